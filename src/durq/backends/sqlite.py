@@ -1,0 +1,780 @@
+"""The SQLite backend: durq's embedded default. One file, many processes and threads.
+
+How it stays safe and fast:
+- WAL, so readers never block the writer, and a busy timeout, so writers wait their turn.
+- Every write is one ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front, so two
+  writers never deadlock upgrading a read lock, and ``database is locked`` never escapes.
+- One connection per process, opened lazily and opened anew in a forked child; a lock makes
+  it safe to share between threads (the worker renews leases from a second thread).
+- Claim is one ``UPDATE … RETURNING`` whose inner ``SELECT`` walks ``durq_jobs_ready``, a
+  partial index of queued rows in claim order, so finished rows never slow it down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from durq import validation
+from durq.backends._common import state_value, stats_shape, throughput_shape
+from durq.backends._sql import load_migrations, load_queries
+from durq.errors import BackendError, InvalidJob, InvalidState, JobNotFound, LeaseLost
+from durq.ids import new_job_id
+from durq.job import (
+    FINISHED_STATES,
+    JSON,
+    Attempt,
+    Job,
+    JobState,
+    Outcome,
+    WorkerInfo,
+)
+from durq.queue import DEFAULT_LEASE, JobQueue, QueueSettings
+
+Q = load_queries("sqlite_queries.sql")
+MIGRATIONS = load_migrations("sqlite")
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_HEADER = b"SQLite format 3\x00"
+_BUSY_TIMEOUT = 60.0  # seconds a writer waits for the lock before BackendError
+_BATCH = 500  # rows per transaction for bulk admin actions and purge
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _opt_dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+def _job(row: Sequence[Any]) -> Job:
+    """A ``durq_jobs`` row (``SELECT *`` column order) as a ``Job``."""
+    return Job(
+        id=row[0],
+        queue=row[1],
+        payload=json.loads(row[2]),
+        state=JobState(row[3]),
+        priority=row[4],
+        run_at=_dt(row[5]),
+        attempts=row[6],
+        max_attempts=row[7],
+        timeout=row[8],
+        dedupe_key=row[9],
+        worker_id=row[10],
+        lease_expires_at=_opt_dt(row[11]),
+        lease_token=row[12],
+        last_error=row[13],
+        result=None if row[14] is None else json.loads(row[14]),
+        created_at=_dt(row[15]),
+        updated_at=_dt(row[16]),
+    )
+
+
+def parse_url(url: str) -> tuple[Path, str]:
+    """``sqlite:///relative.db`` / ``sqlite:////abs.db`` [``?synchronous=normal``] →
+    (path, synchronous pragma value)."""
+    rest = url.removeprefix("sqlite://")
+    if not rest.startswith("/") or len(rest) < 2:
+        raise BackendError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
+    path_part, _, query = rest[1:].partition("?")
+    options = parse_qs(query, keep_blank_values=True)
+    unknown = set(options) - {"synchronous"}
+    if unknown:
+        raise BackendError(f"bad SQLite URL {url!r}: unknown option {sorted(unknown)[0]!r}")
+    sync = options.get("synchronous", ["full"])[-1].lower()
+    if sync not in _SYNCHRONOUS:
+        raise BackendError(f"bad SQLite URL {url!r}: synchronous must be full or normal")
+    return Path(path_part), _SYNCHRONOUS[sync]
+
+
+class SQLiteQueue(JobQueue):
+    def __init__(self, url: str, settings: QueueSettings) -> None:
+        self.settings = settings
+        self.path, self._synchronous = parse_url(url)
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._inherited: list[sqlite3.Connection] = []
+        self._known_queues: set[str] = set()
+        self._claim_sql: dict[tuple[str, ...], str] = {}
+        self._data_version: int | None = None
+        self._closed = False
+        with self._lock:
+            self._connection()  # open now: a bad path or file fails at connect
+
+    # -- connection and transactions ---------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise BackendError(f"{self.path}: the queue is closed")
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        self._check_file()
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        try:
+            self._check_schema(conn)
+            self._retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._migrate(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise BackendError(f"cannot use SQLite database {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_file(self) -> None:
+        """Refuse, without touching it, a file that is not an SQLite database."""
+        try:
+            with open(self.path, "rb") as f:
+                header = f.read(len(_HEADER))
+        except FileNotFoundError:
+            if not self.path.parent.is_dir():
+                raise BackendError(
+                    f"cannot open SQLite database {self.path}: {self.path.parent} does not exist"
+                ) from None
+            return
+        except OSError as exc:
+            raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        if header and header != _HEADER:
+            raise BackendError(f"{self.path} is not an SQLite database; it was left as it is")
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """Refuse a database that another program owns, or a newer durq made."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return
+        if "durq_schema" not in tables:
+            raise BackendError(f"{self.path} is not a durq database; it was left as it is")
+        (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM durq_schema").fetchone()
+        if version > SCHEMA_VERSION:
+            raise BackendError(
+                f"{self.path} has durq schema version {version}, newer than this durq's "
+                f"{SCHEMA_VERSION}: upgrade durq"
+            )
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Apply the missing migrations, each in one transaction with its version row."""
+        self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS durq_schema "
+                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            (current,) = conn.execute("SELECT coalesce(max(version), 0) FROM durq_schema").fetchone()
+            for version, script in MIGRATIONS[current:]:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO durq_schema VALUES (?, ?)", (version, time.time()))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _retry_busy(step: Any) -> Any:
+        """Run ``step``, retrying while another process holds a lock it needs.
+
+        The busy timeout covers most waits; this covers the few SQLite reports at once
+        (switching to WAL, a lock held across a checkpoint).
+        """
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        delay = 0.001
+        while True:
+            try:
+                return step()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+    def _reset_if_forked(self) -> None:
+        if self._pid != os.getpid():
+            # A forked child must not use its parent's connection; closing it here could
+            # disturb the parent's locks, so it is kept, unused, until the child exits.
+            self._lock = threading.RLock()
+            if self._conn is not None:
+                self._inherited.append(self._conn)
+            self._conn = None
+            self._data_version = None
+            self._pid = os.getpid()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._reset_if_forked()
+        with self._lock:
+            try:
+                conn = self._connection()
+                self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+            except sqlite3.Error as exc:
+                raise BackendError(f"{self.path}: {exc}") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite already rolled back (disk full, I/O error)
+                if isinstance(exc, sqlite3.Error):
+                    raise BackendError(f"{self.path}: {exc}") from exc
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several SELECTs (WAL readers never wait for writers)."""
+        self._reset_if_forked()
+        with self._lock:
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise BackendError(f"{self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+            self._closed = True
+
+    # -- producers ---------------------------------------------------------------------------
+
+    def _job_row(
+        self,
+        payload: JSON,
+        queue: str,
+        priority: int,
+        delay: float,
+        max_attempts: int,
+        timeout: float,
+        dedupe_key: str | None,
+        now: float,
+    ) -> tuple[Any, ...]:
+        text = validation.encode_json(payload, "payload", self.settings.max_payload_bytes)
+        return (new_job_id(), queue, text, priority, now + delay, max_attempts, timeout,
+                dedupe_key, now, now)  # fmt: skip
+
+    def _check_options(
+        self, queue: str, priority: int, delay: float, max_attempts: int, timeout: float
+    ) -> None:
+        validation.queue_name(queue)
+        validation.whole_number(priority, "priority")
+        validation.seconds(delay, "delay", allow_zero=True)
+        validation.whole_number(max_attempts, "max_attempts", minimum=1)
+        validation.seconds(timeout, "timeout", allow_zero=False)
+
+    def _register_queue(self, conn: sqlite3.Connection, queue: str) -> None:
+        # Queues are never deleted, so once seen by this process it need not be written again.
+        if queue not in self._known_queues:
+            conn.execute(Q["register_queue"], (queue,))
+            self._known_queues.add(queue)
+
+    def enqueue(
+        self,
+        payload: JSON,
+        *,
+        queue: str = "default",
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int = 5,
+        timeout: float = 300.0,
+        dedupe_key: str | None = None,
+    ) -> Job:
+        self._check_options(queue, priority, delay, max_attempts, timeout)
+        validation.dedupe_key(dedupe_key)
+        now = time.time()
+        row = self._job_row(payload, queue, priority, delay, max_attempts, timeout, dedupe_key, now)
+        known = queue in self._known_queues
+        try:
+            with self._write() as conn:
+                if dedupe_key is not None:
+                    existing = conn.execute(Q["find_live_duplicate"], (queue, dedupe_key)).fetchone()
+                    if existing is not None:
+                        return _job(existing)
+                self._register_queue(conn, queue)
+                conn.execute(Q["insert_job"], row)
+        except BaseException:
+            if not known:
+                self._known_queues.discard(queue)  # the registration was rolled back too
+            raise
+        return self._new_job(row)
+
+    def enqueue_many(
+        self,
+        payloads: Iterable[JSON],
+        *,
+        queue: str = "default",
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int = 5,
+        timeout: float = 300.0,
+    ) -> list[Job]:
+        self._check_options(queue, priority, delay, max_attempts, timeout)
+        now = time.time()
+        rows = [
+            self._job_row(p, queue, priority, delay, max_attempts, timeout, None, now)
+            for p in payloads
+        ]
+        if not rows:
+            return []
+        known = queue in self._known_queues
+        try:
+            with self._write() as conn:
+                self._register_queue(conn, queue)
+                conn.executemany(Q["insert_job"], rows)
+        except BaseException:
+            if not known:
+                self._known_queues.discard(queue)
+            raise
+        return [self._new_job(row) for row in rows]
+
+    @staticmethod
+    def _new_job(row: tuple[Any, ...]) -> Job:
+        job_id, queue, text, priority, run_at, max_attempts, timeout, key, now, _ = row
+        created = _dt(now)
+        return Job(id=job_id, queue=queue, payload=json.loads(text), state=JobState.QUEUED,
+                   priority=priority, run_at=_dt(run_at), attempts=0, max_attempts=max_attempts,
+                   timeout=timeout, dedupe_key=key, worker_id=None, lease_expires_at=None,
+                   lease_token=None, last_error=None, result=None, created_at=created,
+                   updated_at=created)  # fmt: skip
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def _claim_statement(self, queues: tuple[str, ...]) -> str:
+        """One ``UPDATE … RETURNING``; its candidate is the best of one index-ordered leg per
+        queue, so each leg is an index seek and the multi-queue case never sorts the table."""
+        sql = self._claim_sql.get(queues)
+        if sql is None:
+            legs = [
+                f"SELECT * FROM (SELECT id, priority, run_at FROM durq_jobs "
+                f"INDEXED BY durq_jobs_ready "
+                f"WHERE queue = :q{i} AND state = 'queued' AND run_at <= :now "
+                f"AND NOT EXISTS (SELECT 1 FROM durq_queues WHERE name = :q{i} AND paused) "
+                f"ORDER BY priority DESC, run_at, id LIMIT 1)"
+                for i in range(len(queues))
+            ]
+            candidate = (
+                legs[0].removeprefix("SELECT * FROM (").removesuffix(")")
+                if len(legs) == 1
+                else "SELECT id FROM (" + " UNION ALL ".join(legs) + ") "
+                "ORDER BY priority DESC, run_at, id LIMIT 1"
+            )
+            if len(legs) == 1:
+                candidate = candidate.replace("SELECT id, priority, run_at", "SELECT id", 1)
+            sql = (
+                "UPDATE durq_jobs SET state = 'running', attempts = attempts + 1, "
+                "worker_id = :worker_id, lease_token = :token, lease_expires_at = :until, "
+                f"updated_at = :now WHERE id = ({candidate}) RETURNING *"
+            )
+            self._claim_sql[queues] = sql
+        return sql
+
+    def _claim_in(
+        self,
+        conn: sqlite3.Connection,
+        worker_id: str,
+        queues: tuple[str, ...] | None,
+        lease: float,
+    ) -> Job | None:
+        now = time.time()
+        if conn.execute(Q["any_lease_expired"], {"now": now}).fetchone() is not None:
+            conn.execute(Q["close_lost_attempts"], {"now": now})
+            conn.execute(Q["rescue_lost_jobs"], {"now": now})
+        if queues is None:
+            queues = tuple(r[0] for r in conn.execute(Q["queues"]))
+            if not queues:
+                return None
+        params: dict[str, Any] = {f"q{i}": name for i, name in enumerate(queues)}
+        params.update(worker_id=worker_id, token=secrets.token_hex(16), until=now + lease, now=now)
+        row = conn.execute(self._claim_statement(queues), params).fetchone()
+        if row is None:
+            return None
+        job = _job(row)
+        conn.execute(Q["start_attempt"], (job.id, job.attempts, worker_id, now))
+        return job
+
+    def claim(
+        self, worker_id: str, queues: Sequence[str] | None = None, lease: float = DEFAULT_LEASE
+    ) -> Job | None:
+        checked = validation.queue_names(queues)
+        validation.seconds(lease, "lease", allow_zero=False)
+        with self._write() as conn:
+            return self._claim_in(conn, worker_id, checked, lease)
+
+    def _fenced(
+        self, conn: sqlite3.Connection, query: str, params: Any, job: Job
+    ) -> Job:
+        """Run a fenced update; no row means the lease is stale (or the job is gone)."""
+        row = conn.execute(query, params).fetchone()
+        if row is not None:
+            return _job(row)
+        current = conn.execute(Q["get"], (job.id,)).fetchone()
+        if current is None:
+            raise JobNotFound(f"no job {job.id}")
+        state = current[3]
+        raise LeaseLost(
+            f"job {job.id}: lease token is stale (the job is {state} now"
+            + (", held by another attempt)" if state == "running" else ")")
+        )
+
+    def heartbeat(self, job: Job, lease: float = DEFAULT_LEASE) -> Job:
+        validation.seconds(lease, "lease", allow_zero=False)
+        now = time.time()
+        with self._write() as conn:
+            return self._fenced(
+                conn, Q["heartbeat"], (now + lease, now, job.id, job.lease_token), job
+            )
+
+    def _complete_in(self, conn: sqlite3.Connection, job: Job, result_text: str) -> Job:
+        now = time.time()
+        done = self._fenced(conn, Q["complete"], (result_text, now, job.id, job.lease_token), job)
+        conn.execute(Q["finish_attempt"], (now, Outcome.SUCCEEDED, None, job.id, done.attempts))
+        return done
+
+    def _fail_in(self, conn: sqlite3.Connection, job: Job, error: str, retry: bool) -> Job:
+        now = time.time()
+        params = {
+            "retry": bool(retry),
+            "retry_at": now + self.settings.retry.delay(job.attempts),
+            "error": error,
+            "now": now,
+            "id": job.id,
+            "token": job.lease_token,
+        }
+        failed = self._fenced(conn, Q["fail"], params, job)
+        outcome = Outcome.FAILED if retry else Outcome.UNPROCESSABLE
+        conn.execute(Q["finish_attempt"], (now, outcome, error, job.id, failed.attempts))
+        return failed
+
+    def _result_text(self, result: JSON) -> str:
+        return validation.encode_json(result, "result", self.settings.max_payload_bytes)
+
+    def complete(self, job: Job, result: JSON = None) -> Job:
+        text = self._result_text(result)
+        with self._write() as conn:
+            return self._complete_in(conn, job, text)
+
+    def fail(self, job: Job, error: str, retry: bool = True) -> Job:
+        with self._write() as conn:
+            return self._fail_in(conn, job, str(error), retry)
+
+    def release(self, job: Job) -> Job:
+        now = time.time()
+        with self._write() as conn:
+            released = self._fenced(conn, Q["release"], (now, now, job.id, job.lease_token), job)
+            conn.execute(
+                Q["finish_attempt"],
+                (now, Outcome.RELEASED, None, job.id, released.attempts + 1),
+            )
+            return released
+
+    def complete_and_claim(
+        self,
+        job: Job,
+        result: JSON = None,
+        *,
+        worker_id: str,
+        queues: Sequence[str] | None = None,
+        lease: float = DEFAULT_LEASE,
+    ) -> tuple[Job, Job | None]:
+        text = self._result_text(result)
+        checked = validation.queue_names(queues)
+        validation.seconds(lease, "lease", allow_zero=False)
+        with self._write() as conn:
+            done = self._complete_in(conn, job, text)
+            return done, self._claim_in(conn, worker_id, checked, lease)
+
+    def fail_and_claim(
+        self,
+        job: Job,
+        error: str,
+        retry: bool = True,
+        *,
+        worker_id: str,
+        queues: Sequence[str] | None = None,
+        lease: float = DEFAULT_LEASE,
+    ) -> tuple[Job, Job | None]:
+        checked = validation.queue_names(queues)
+        validation.seconds(lease, "lease", allow_zero=False)
+        with self._write() as conn:
+            failed = self._fail_in(conn, job, str(error), retry)
+            return failed, self._claim_in(conn, worker_id, checked, lease)
+
+    def worker_heartbeat(
+        self, worker_id: str, *, host: str, pid: int, queues: Sequence[str] | None
+    ) -> None:
+        now = time.time()
+        listed = None if queues is None else json.dumps(list(queues))
+        with self._write() as conn:
+            conn.execute(
+                Q["worker_heartbeat"],
+                {"id": worker_id, "host": host, "pid": pid, "queues": listed, "now": now},
+            )
+            conn.execute(Q["forget_long_gone_workers"], (now - 10 * self.settings.worker_stale_after,))
+
+    def worker_stopped(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["worker_stopped"], (worker_id,))
+
+    def wait_for_change(self, timeout: float) -> None:
+        # PRAGMA data_version moves when another connection commits. Reading it touches only
+        # the WAL index in shared memory, so polling it every millisecond costs next to
+        # nothing and an idle worker notices a new job within about a millisecond.
+        self._reset_if_forked()
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            conn = self._connection()
+            if self._data_version is None:
+                self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        while time.monotonic() < deadline:
+            time.sleep(0.001)
+            with self._lock:
+                version = self._connection().execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._data_version = version
+                return
+
+    # -- admin -------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        with self._read() as conn:
+            row = conn.execute(Q["get"], (str(job_id),)).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job {job_id}")
+        return _job(row)
+
+    def list_jobs(
+        self,
+        state: JobState | str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[Job]:
+        where, params = [], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state_value(state))
+        if queue is not None:
+            # With no state, ``+queue`` keeps the planner on the primary key (already in id
+            # order) instead of sorting a whole queue's rows out of durq_jobs_queue_state.
+            where.append("queue = ?" if state is not None else "+queue = ?")
+            params.append(validation.queue_name(queue))
+        validation.whole_number(limit, "limit", minimum=1)
+        if limit > 1000:
+            raise InvalidJob(f"limit must be at most 1000, not {limit}")
+        if before is not None:
+            where.append("id < ?")
+            params.append(str(before))
+        sql = "SELECT * FROM durq_jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._read() as conn:
+            rows = conn.execute(sql, (*params, limit)).fetchall()
+        return [_job(r) for r in rows]
+
+    def attempts(self, job_id: str) -> list[Attempt]:
+        with self._read() as conn:
+            if conn.execute(Q["get"], (str(job_id),)).fetchone() is None:
+                raise JobNotFound(f"no job {job_id}")
+            rows = conn.execute(Q["attempts"], (str(job_id),)).fetchall()
+        return [
+            Attempt(job_id=r[0], attempt=r[1], worker_id=r[2], started_at=_dt(r[3]),
+                    finished_at=_opt_dt(r[4]), outcome=None if r[5] is None else Outcome(r[5]),
+                    error=r[6])  # fmt: skip
+            for r in rows
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        now = time.time()
+        with self._read() as conn:
+            queues = {name: bool(paused) for name, paused in conn.execute(Q["queues"])}
+            counts = conn.execute(Q["counts"]).fetchall()
+            oldest = dict(conn.execute(Q["oldest_ready"], (now,)).fetchall())
+            (workers,) = conn.execute(
+                Q["live_worker_count"], (now - self.settings.worker_stale_after,)
+            ).fetchone()
+        return stats_shape(queues, counts, oldest, workers, now)
+
+    def throughput(
+        self, window: timedelta = timedelta(hours=1), step: timedelta = timedelta(minutes=1)
+    ) -> list[tuple[datetime, dict[str, int]]]:
+        step_s = step.total_seconds()
+        if step_s <= 0 or window.total_seconds() < step_s:
+            raise InvalidJob("throughput needs a step > 0 and a window of at least one step")
+        n = int(window.total_seconds() // step_s)
+        start = (time.time() // step_s + 1 - n) * step_s
+        with self._read() as conn:
+            rows = conn.execute(Q["finished_by_step"], {"start": start, "step": step_s}).fetchall()
+        return throughput_shape(rows, start, step_s, n)
+
+    def attempt_durations(self, buckets: Sequence[float]) -> dict[str, tuple[list[int], float]]:
+        bounds = sorted(float(b) for b in buckets)
+        columns = "".join(f", sum(finished_at - started_at <= {b!r})" for b in bounds)
+        sql = (
+            f"SELECT outcome, count(*), total(finished_at - started_at){columns} "
+            "FROM durq_attempts WHERE finished_at IS NOT NULL GROUP BY outcome"
+        )
+        with self._read() as conn:
+            rows = conn.execute(sql).fetchall()
+        return {r[0]: ([*(int(n) for n in r[3:]), r[1]], float(r[2])) for r in rows}
+
+    def resubmit(self, job_id: str) -> Job:
+        now = time.time()
+        with self._write() as conn:
+            try:
+                row = conn.execute(Q["resubmit"], (now, now, str(job_id))).fetchone()
+            except sqlite3.IntegrityError:
+                raise InvalidState(
+                    f"job {job_id}: a queued or running job already holds its dedupe key"
+                ) from None
+            if row is None:
+                raise self._refusal(conn, job_id, "resubmit")
+            return _job(row)
+
+    def cancel(self, job_id: str) -> Job:
+        with self._write() as conn:
+            row = conn.execute(Q["cancel"], (time.time(), str(job_id))).fetchone()
+            if row is None:
+                raise self._refusal(conn, job_id, "cancel")
+            return _job(row)
+
+    @staticmethod
+    def _refusal(conn: sqlite3.Connection, job_id: str, action: str) -> Exception:
+        row = conn.execute(Q["get"], (str(job_id),)).fetchone()
+        if row is None:
+            return JobNotFound(f"no job {job_id}")
+        return InvalidState(f"cannot {action} job {job_id}: it is {row[3]}")
+
+    def _in_batches(
+        self, state: str, queue: str | None, sql: str, *, allowed: frozenset[JobState]
+    ) -> int:
+        if JobState(state) not in allowed:
+            names = ", ".join(sorted(allowed))
+            raise InvalidState(f"only jobs that are {names} can be chosen for this, not {state}")
+        if queue is not None:
+            validation.queue_name(queue)
+        done, after = 0, ""
+        while True:
+            now = time.time()
+            params = {"state": state, "queue": queue, "after": after, "limit": _BATCH}
+            with self._write() as conn:
+                finder = Q["ids_in_state" if queue is None else "ids_in_state_and_queue"]
+                ids = [r[0] for r in conn.execute(finder, params)]
+                if not ids:
+                    return done
+                marks = ",".join("?" * len(ids))
+                cur = conn.execute(sql.format(marks=marks), (now, state, *ids))
+                done += cur.rowcount
+                after = ids[-1]
+
+    def resubmit_all(self, state: JobState | str, queue: str | None = None) -> int:
+        sql = (
+            "UPDATE OR IGNORE durq_jobs SET state = 'queued', attempts = 0, run_at = ?1, "
+            "result = NULL, last_error = NULL, updated_at = ?1 "
+            "WHERE state = ?2 AND id IN ({marks})"
+        )
+        return self._in_batches(state_value(state), queue, sql, allowed=FINISHED_STATES)
+
+    def cancel_all(self, state: JobState | str, queue: str | None = None) -> int:
+        sql = "UPDATE durq_jobs SET state = 'cancelled', updated_at = ?1 WHERE state = ?2 AND id IN ({marks})"
+        allowed = frozenset({JobState.QUEUED, JobState.UNPROCESSABLE})
+        return self._in_batches(state_value(state), queue, sql, allowed=allowed)
+
+    def delete(self, job_id: str) -> None:
+        with self._write() as conn:
+            if conn.execute(Q["delete_finished"], (str(job_id),)).rowcount == 0:
+                raise self._refusal(conn, job_id, "delete")
+            conn.execute(Q["delete_attempts"], (str(job_id),))
+
+    def purge(
+        self, older_than: timedelta, states: Iterable[JobState | str] | None = None
+    ) -> int:
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise InvalidJob(f"older_than must be a timedelta of zero or more, not {older_than!r}")
+        chosen = sorted(FINISHED_STATES) if states is None else [state_value(s) for s in states]
+        for state in chosen:
+            if JobState(state) not in FINISHED_STATES:
+                raise InvalidState(f"purge deletes only finished jobs, not {state} ones")
+        cutoff = time.time() - older_than.total_seconds()
+        deleted = 0
+        for state in dict.fromkeys(chosen):
+            after = ""
+            while True:
+                # Each batch is its own short transaction, so workers wait at most one batch.
+                with self._write() as conn:
+                    params = {"state": state, "after": after, "limit": _BATCH, "cutoff": cutoff}
+                    rows = conn.execute(Q["purge_candidates"], params).fetchall()
+                    if not rows:
+                        break
+                    old = [(r[0],) for r in rows if r[1]]
+                    conn.executemany(Q["delete_attempts"], old)
+                    conn.executemany(Q["delete_finished"], old)
+                    deleted += len(old)
+                    after = rows[-1][0]
+        return deleted
+
+    def pause(self, queue: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["set_paused"], (validation.queue_name(queue), 1))
+
+    def resume(self, queue: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["set_paused"], (validation.queue_name(queue), 0))
+
+    def workers(self) -> list[WorkerInfo]:
+        cutoff = time.time() - self.settings.worker_stale_after
+        with self._read() as conn:
+            rows = conn.execute(Q["workers"], (cutoff,)).fetchall()
+        return [
+            WorkerInfo(id=r[0], host=r[1], pid=r[2],
+                       queues=() if r[3] is None else tuple(json.loads(r[3])),
+                       started_at=_dt(r[4]), last_seen_at=_dt(r[5]), current_job_id=r[6])  # fmt: skip
+            for r in rows
+        ]
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (``executescript`` would commit on its own)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()

@@ -1,0 +1,37 @@
+"""The errors durq raises. Every one is a ``DurqError``; its docstring is its default message."""
+
+from __future__ import annotations
+
+
+class DurqError(Exception):
+    """durq failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class InvalidJob(DurqError):
+    """The job or one of its options is not valid."""
+
+
+class JobNotFound(DurqError):
+    """No job has this id."""
+
+
+class InvalidState(DurqError):
+    """The job's state does not allow this action."""
+
+
+class LeaseLost(DurqError):
+    """The lease token is stale: another attempt owns the job now."""
+
+
+class BackendError(DurqError):
+    """The queue's database cannot be used."""
+
+
+class Unprocessable(Exception):  # noqa: N818 - the name handlers raise, as DESIGN.md pins it
+    """Raised by a handler: the job can never succeed, so it is not retried.
+
+    Not a ``DurqError``: durq never raises it, handlers do.
+    """
