@@ -1,8 +1,8 @@
 """durq: a durable job queue. SQLite by default, PostgreSQL when you outgrow one machine.
 
-    import durq
-    q = durq.connect("sqlite:///var/durq.db")
-    q.enqueue({"n": 1})
+import durq
+q = durq.connect("sqlite:///var/durq.db")
+q.enqueue({"n": 1})
 """
 
 from durq.backends import connect

@@ -30,7 +30,7 @@ class BackendError(DurqError):
     """The queue's database cannot be used."""
 
 
-class Unprocessable(Exception):  # noqa: N818 - the name handlers raise, as DESIGN.md pins it
+class Unprocessable(Exception):
     """Raised by a handler: the job can never succeed, so it is not retried.
 
     Not a ``DurqError``: durq never raises it, handlers do.

@@ -21,7 +21,7 @@ class QueueSettings:
     """Tunables shared by every backend; ``durq.connect(url, **fields)`` sets them."""
 
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES  # for payloads and results alike
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     # A worker that has not reported for this long is left out of ``workers()``.
     worker_stale_after: float = 60.0
 
@@ -76,6 +76,16 @@ class JobQueue(abc.ABC):
         timeout: float = 300.0,
     ) -> list[Job]:
         """Store one job per payload in one transaction: all of them, or (on error) none."""
+
+    @abc.abstractmethod
+    def import_jobs(self, jobs: Iterable[Job]) -> int:
+        """Store jobs exported from another durq queue, keeping their ids, in one transaction.
+
+        For moving queues between backends (``durq export`` / ``durq import``). Only
+        ``queued`` jobs are taken (``InvalidJob`` otherwise); their attempts so far are kept.
+        A job whose id is already stored is skipped, so an import can safely be repeated.
+        Returns how many were added.
+        """
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -247,9 +257,7 @@ class JobQueue(abc.ABC):
         """Delete a finished job and its history; ``InvalidState`` for a queued or running one."""
 
     @abc.abstractmethod
-    def purge(
-        self, older_than: timedelta, states: Iterable[JobState | str] | None = None
-    ) -> int:
+    def purge(self, older_than: timedelta, states: Iterable[JobState | str] | None = None) -> int:
         """Delete finished jobs last updated more than ``older_than`` ago, in bounded batches
         (each its own short transaction, so workers are never blocked for long); ``states``
         narrows which finished states (default: all three). Returns how many were deleted."""

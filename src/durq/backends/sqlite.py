@@ -87,7 +87,9 @@ def parse_url(url: str) -> tuple[Path, str]:
     (path, synchronous pragma value)."""
     rest = url.removeprefix("sqlite://")
     if not rest.startswith("/") or len(rest) < 2:
-        raise BackendError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
+        raise BackendError(
+            f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db"
+        )
     path_part, _, query = rest[1:].partition("?")
     options = parse_qs(query, keep_blank_values=True)
     unknown = set(options) - {"synchronous"}
@@ -182,7 +184,9 @@ class SQLiteQueue(JobQueue):
                 "CREATE TABLE IF NOT EXISTS durq_schema "
                 "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
             )
-            (current,) = conn.execute("SELECT coalesce(max(version), 0) FROM durq_schema").fetchone()
+            (current,) = conn.execute(
+                "SELECT coalesce(max(version), 0) FROM durq_schema"
+            ).fetchone()
             for version, script in MIGRATIONS[current:]:
                 for statement in _statements(script):
                     conn.execute(statement)
@@ -283,8 +287,18 @@ class SQLiteQueue(JobQueue):
         now: float,
     ) -> tuple[Any, ...]:
         text = validation.encode_json(payload, "payload", self.settings.max_payload_bytes)
-        return (new_job_id(), queue, text, priority, now + delay, max_attempts, timeout,
-                dedupe_key, now, now)  # fmt: skip
+        return (
+            new_job_id(),
+            queue,
+            text,
+            priority,
+            now + delay,
+            max_attempts,
+            timeout,
+            dedupe_key,
+            now,
+            now,
+        )
 
     def _check_options(
         self, queue: str, priority: int, delay: float, max_attempts: int, timeout: float
@@ -320,7 +334,9 @@ class SQLiteQueue(JobQueue):
         try:
             with self._write() as conn:
                 if dedupe_key is not None:
-                    existing = conn.execute(Q["find_live_duplicate"], (queue, dedupe_key)).fetchone()
+                    existing = conn.execute(
+                        Q["find_live_duplicate"], (queue, dedupe_key)
+                    ).fetchone()
                     if existing is not None:
                         return _job(existing)
                 self._register_queue(conn, queue)
@@ -360,15 +376,59 @@ class SQLiteQueue(JobQueue):
             raise
         return [self._new_job(row) for row in rows]
 
+    def import_jobs(self, jobs: Iterable[Job]) -> int:
+        rows = []
+        for job in jobs:
+            if JobState(job.state) is not JobState.QUEUED:
+                raise InvalidJob(f"job {job.id} is {job.state}: only queued jobs can be imported")
+            self._check_options(job.queue, job.priority, 0.0, job.max_attempts, job.timeout)
+            text = validation.encode_json(job.payload, "payload", self.settings.max_payload_bytes)
+            rows.append(
+                (
+                    job.id,
+                    job.queue,
+                    text,
+                    job.priority,
+                    job.run_at.timestamp(),
+                    job.attempts,
+                    job.max_attempts,
+                    job.timeout,
+                    validation.dedupe_key(job.dedupe_key),
+                    job.created_at.timestamp(),
+                    time.time(),
+                )
+            )
+        added = 0
+        with self._write() as conn:
+            for queue in {r[1] for r in rows}:
+                conn.execute(Q["register_queue"], (queue,))
+            for row in rows:
+                added += conn.execute(Q["import_job"], row).rowcount
+        return added
+
     @staticmethod
     def _new_job(row: tuple[Any, ...]) -> Job:
         job_id, queue, text, priority, run_at, max_attempts, timeout, key, now, _ = row
         created = _dt(now)
-        return Job(id=job_id, queue=queue, payload=json.loads(text), state=JobState.QUEUED,
-                   priority=priority, run_at=_dt(run_at), attempts=0, max_attempts=max_attempts,
-                   timeout=timeout, dedupe_key=key, worker_id=None, lease_expires_at=None,
-                   lease_token=None, last_error=None, result=None, created_at=created,
-                   updated_at=created)  # fmt: skip
+        return Job(
+            id=job_id,
+            queue=queue,
+            payload=json.loads(text),
+            state=JobState.QUEUED,
+            priority=priority,
+            run_at=_dt(run_at),
+            attempts=0,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            dedupe_key=key,
+            worker_id=None,
+            lease_expires_at=None,
+            lease_token=None,
+            last_error=None,
+            result=None,
+            created_at=created,
+            updated_at=created,
+        )
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -433,9 +493,7 @@ class SQLiteQueue(JobQueue):
         with self._write() as conn:
             return self._claim_in(conn, worker_id, checked, lease)
 
-    def _fenced(
-        self, conn: sqlite3.Connection, query: str, params: Any, job: Job
-    ) -> Job:
+    def _fenced(self, conn: sqlite3.Connection, query: str, params: Any, job: Job) -> Job:
         """Run a fenced update; no row means the lease is stale (or the job is gone)."""
         row = conn.execute(query, params).fetchone()
         if row is not None:
@@ -542,7 +600,9 @@ class SQLiteQueue(JobQueue):
                 Q["worker_heartbeat"],
                 {"id": worker_id, "host": host, "pid": pid, "queues": listed, "now": now},
             )
-            conn.execute(Q["forget_long_gone_workers"], (now - 10 * self.settings.worker_stale_after,))
+            conn.execute(
+                Q["forget_long_gone_workers"], (now - 10 * self.settings.worker_stale_after,)
+            )
 
     def worker_stopped(self, worker_id: str) -> None:
         with self._write() as conn:
@@ -611,9 +671,15 @@ class SQLiteQueue(JobQueue):
                 raise JobNotFound(f"no job {job_id}")
             rows = conn.execute(Q["attempts"], (str(job_id),)).fetchall()
         return [
-            Attempt(job_id=r[0], attempt=r[1], worker_id=r[2], started_at=_dt(r[3]),
-                    finished_at=_opt_dt(r[4]), outcome=None if r[5] is None else Outcome(r[5]),
-                    error=r[6])  # fmt: skip
+            Attempt(
+                job_id=r[0],
+                attempt=r[1],
+                worker_id=r[2],
+                started_at=_dt(r[3]),
+                finished_at=_opt_dt(r[4]),
+                outcome=None if r[5] is None else Outcome(r[5]),
+                error=r[6],
+            )
             for r in rows
         ]
 
@@ -709,7 +775,10 @@ class SQLiteQueue(JobQueue):
         return self._in_batches(state_value(state), queue, sql, allowed=FINISHED_STATES)
 
     def cancel_all(self, state: JobState | str, queue: str | None = None) -> int:
-        sql = "UPDATE durq_jobs SET state = 'cancelled', updated_at = ?1 WHERE state = ?2 AND id IN ({marks})"
+        sql = (
+            "UPDATE durq_jobs SET state = 'cancelled', updated_at = ?1 "
+            "WHERE state = ?2 AND id IN ({marks})"
+        )
         allowed = frozenset({JobState.QUEUED, JobState.UNPROCESSABLE})
         return self._in_batches(state_value(state), queue, sql, allowed=allowed)
 
@@ -719,9 +788,7 @@ class SQLiteQueue(JobQueue):
                 raise self._refusal(conn, job_id, "delete")
             conn.execute(Q["delete_attempts"], (str(job_id),))
 
-    def purge(
-        self, older_than: timedelta, states: Iterable[JobState | str] | None = None
-    ) -> int:
+    def purge(self, older_than: timedelta, states: Iterable[JobState | str] | None = None) -> int:
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise InvalidJob(f"older_than must be a timedelta of zero or more, not {older_than!r}")
         chosen = sorted(FINISHED_STATES) if states is None else [state_value(s) for s in states]
@@ -759,9 +826,15 @@ class SQLiteQueue(JobQueue):
         with self._read() as conn:
             rows = conn.execute(Q["workers"], (cutoff,)).fetchall()
         return [
-            WorkerInfo(id=r[0], host=r[1], pid=r[2],
-                       queues=() if r[3] is None else tuple(json.loads(r[3])),
-                       started_at=_dt(r[4]), last_seen_at=_dt(r[5]), current_job_id=r[6])  # fmt: skip
+            WorkerInfo(
+                id=r[0],
+                host=r[1],
+                pid=r[2],
+                queues=() if r[3] is None else tuple(json.loads(r[3])),
+                started_at=_dt(r[4]),
+                last_seen_at=_dt(r[5]),
+                current_job_id=r[6],
+            )
             for r in rows
         ]
 

@@ -6,6 +6,11 @@ INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, ma
                        timeout, dedupe_key, created_at, updated_at)
 VALUES (?, ?, ?, 'queued', ?, ?, 0, ?, ?, ?, ?, ?)
 
+-- name: import_job
+INSERT OR IGNORE INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts,
+                                 max_attempts, timeout, dedupe_key, created_at, updated_at)
+VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+
 -- name: find_live_duplicate
 SELECT * FROM durq_jobs
 WHERE queue = ? AND dedupe_key = ? AND state IN ('queued', 'running')
