@@ -138,6 +138,8 @@ class SQLiteQueue(JobQueue):
             self._retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             self._migrate(conn)
+            # The baseline for wait_for_change: commits by others from now on are noticed.
+            self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as exc:
             conn.close()
             raise BackendError(f"cannot use SQLite database {self.path}: {exc}") from exc
@@ -433,26 +435,26 @@ class SQLiteQueue(JobQueue):
     # -- workers -----------------------------------------------------------------------------
 
     def _claim_statement(self, queues: tuple[str, ...]) -> str:
-        """One ``UPDATE … RETURNING``; its candidate is the best of one index-ordered leg per
-        queue, so each leg is an index seek and the multi-queue case never sorts the table."""
+        """One ``UPDATE … RETURNING``. Its candidate is the best of one index-ordered leg per
+        queue, so each leg is a seek into ``durq_jobs_ready`` and no claim ever sorts rows."""
         sql = self._claim_sql.get(queues)
         if sql is None:
-            legs = [
-                f"SELECT * FROM (SELECT id, priority, run_at FROM durq_jobs "
-                f"INDEXED BY durq_jobs_ready "
-                f"WHERE queue = :q{i} AND state = 'queued' AND run_at <= :now "
-                f"AND NOT EXISTS (SELECT 1 FROM durq_queues WHERE name = :q{i} AND paused) "
-                f"ORDER BY priority DESC, run_at, id LIMIT 1)"
-                for i in range(len(queues))
-            ]
-            candidate = (
-                legs[0].removeprefix("SELECT * FROM (").removesuffix(")")
-                if len(legs) == 1
-                else "SELECT id FROM (" + " UNION ALL ".join(legs) + ") "
-                "ORDER BY priority DESC, run_at, id LIMIT 1"
-            )
-            if len(legs) == 1:
-                candidate = candidate.replace("SELECT id, priority, run_at", "SELECT id", 1)
+
+            def leg(i: int, columns: str) -> str:
+                return (
+                    f"SELECT {columns} FROM durq_jobs INDEXED BY durq_jobs_ready "
+                    f"WHERE queue = :q{i} AND state = 'queued' AND run_at <= :now "
+                    f"AND NOT EXISTS (SELECT 1 FROM durq_queues WHERE name = :q{i} AND paused) "
+                    "ORDER BY priority DESC, run_at, id LIMIT 1"
+                )
+
+            if len(queues) == 1:
+                candidate = leg(0, "id")
+            else:
+                legs = " UNION ALL ".join(
+                    f"SELECT * FROM ({leg(i, 'id, priority, run_at')})" for i in range(len(queues))
+                )
+                candidate = f"SELECT id FROM ({legs}) ORDER BY priority DESC, run_at, id LIMIT 1"
             sql = (
                 "UPDATE durq_jobs SET state = 'running', attempts = attempts + 1, "
                 "worker_id = :worker_id, lease_token = :token, lease_expires_at = :until, "
@@ -615,9 +617,7 @@ class SQLiteQueue(JobQueue):
         self._reset_if_forked()
         deadline = time.monotonic() + timeout
         with self._lock:
-            conn = self._connection()
-            if self._data_version is None:
-                self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+            self._connection()
         while time.monotonic() < deadline:
             time.sleep(0.001)
             with self._lock:
