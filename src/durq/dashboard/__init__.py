@@ -1,0 +1,42 @@
+"""The ops dashboard: watch and manage a durq queue in the browser, plus a JSON API,
+Prometheus ``/metrics`` and ``/healthz``. Needs the ``dashboard`` extra."""
+
+from __future__ import annotations
+
+import os
+
+from durq.dashboard.binding import LOOPBACK_NAMES, InsecureBind, check_bind, is_loopback
+from durq.errors import DurqError
+
+__all__ = ["InsecureBind", "is_loopback", "serve"]
+
+
+def serve(db_url: str, host: str = "127.0.0.1", port: int = 8000, token: str | None = None) -> None:
+    """Serve the dashboard for the queue at ``db_url`` on ``host:port`` until interrupted.
+
+    ``token`` (else ``$DURQ_DASHBOARD_TOKEN``) protects every page and API call. Raises
+    ``InsecureBind`` when ``host`` is not a loopback address and there is no token, and
+    ``DurqError`` when the dashboard's dependencies are missing or the queue cannot be opened.
+    """
+    token = token or os.environ.get("DURQ_DASHBOARD_TOKEN") or None
+    check_bind(host, token)
+    try:
+        import uvicorn
+
+        from durq.dashboard.app import create_app
+    except ImportError as exc:
+        raise DurqError(
+            f"the dashboard needs its extra dependencies ({exc.name} is missing): "
+            "pip install 'durq[dashboard]'"
+        ) from None
+    import durq
+
+    queue = durq.connect(db_url)
+    try:
+        # Without a token only loopback names are answered: a page on another site whose
+        # name resolves to 127.0.0.1 (DNS rebinding) must not reach the dashboard.
+        allowed = None if token else {*LOOPBACK_NAMES, host.strip("[]").lower()}
+        app = create_app(queue, token, allowed_hosts=allowed)
+        uvicorn.run(app, host=host, port=port, log_level="info", ws="none", lifespan="off")
+    finally:
+        queue.close()

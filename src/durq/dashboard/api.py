@@ -1,0 +1,85 @@
+"""The JSON API under ``/api/``: the CLI's operations over HTTP. A job is ``Job.to_dict()``.
+
+Errors are ``{"error": "..."}``: 400 bad input, 404 unknown id, 409 state does not allow it
+(mapped in ``app.py`` from the ``DurqError`` the queue raised).
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from durq.dashboard.pages import parse_limit, queue_of
+from durq.errors import InvalidJob
+
+
+async def list_jobs(request: Request) -> Response:
+    """GET /api/jobs?state=&queue=&limit=&before= -> {"jobs": [...], "next_before": id|null}."""
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    found = await run_in_threadpool(
+        queue_of(request).list_jobs,
+        params.get("state") or None,
+        params.get("queue") or None,
+        limit,
+        params.get("before") or None,
+    )
+    next_before = found[-1].id if len(found) == limit else None
+    return JSONResponse({"jobs": [j.to_dict() for j in found], "next_before": next_before})
+
+
+async def get_job(request: Request) -> Response:
+    """GET /api/jobs/{id} -> {"job": {...}, "attempts": [...]}."""
+    queue = queue_of(request)
+    job_id: str = request.path_params["id"]
+    job = await run_in_threadpool(queue.get, job_id)
+    history = await run_in_threadpool(queue.attempts, job_id)
+    return JSONResponse({"job": job.to_dict(), "attempts": [a.to_dict() for a in history]})
+
+
+async def job_action(request: Request) -> Response:
+    """POST /api/jobs/{id}/resubmit|cancel -> the job."""
+    queue = queue_of(request)
+    method = queue.resubmit if request.path_params["action"] == "resubmit" else queue.cancel
+    job = await run_in_threadpool(method, request.path_params["id"])
+    return JSONResponse(job.to_dict())
+
+
+async def delete_job(request: Request) -> Response:
+    """DELETE /api/jobs/{id} -> {"deleted": id}."""
+    job_id: str = request.path_params["id"]
+    await run_in_threadpool(queue_of(request).delete, job_id)
+    return JSONResponse({"deleted": job_id})
+
+
+async def bulk_action(request: Request) -> Response:
+    """POST /api/jobs/resubmit|cancel?state=&queue= -> {"resubmitted"|"cancelled": n}."""
+    state = request.query_params.get("state")
+    if not state:
+        raise InvalidJob("the state query parameter is required")
+    queue = queue_of(request)
+    action = request.path_params["action"]
+    method = queue.resubmit_all if action == "resubmit" else queue.cancel_all
+    n = await run_in_threadpool(method, state, request.query_params.get("queue") or None)
+    return JSONResponse({"resubmitted" if action == "resubmit" else "cancelled": n})
+
+
+async def stats(request: Request) -> Response:
+    """GET /api/stats -> ``JobQueue.stats()``."""
+    return JSONResponse(await run_in_threadpool(queue_of(request).stats))
+
+
+async def workers(request: Request) -> Response:
+    """GET /api/workers -> {"workers": [...]}."""
+    found = await run_in_threadpool(queue_of(request).workers)
+    return JSONResponse({"workers": [w.to_dict() for w in found]})
+
+
+async def queue_action(request: Request) -> Response:
+    """POST /api/queues/{name}/pause|resume -> {"queue": name, "paused": bool}."""
+    queue = queue_of(request)
+    name: str = request.path_params["name"]
+    pause = request.path_params["action"] == "pause"
+    await run_in_threadpool(queue.pause if pause else queue.resume, name)
+    return JSONResponse({"queue": name, "paused": pause})

@@ -1,0 +1,241 @@
+"""The HTML pages and the actions their buttons post. Every read and write is a ``JobQueue``
+call, run in a worker thread so a slow database never stalls the event loop."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from durq.dashboard.charts import throughput_svg
+from durq.dashboard.rendering import redirect_with_flash, render
+from durq.dashboard.security import (
+    SESSION_COOKIE,
+    checked_form,
+    form_value,
+    safe_next,
+    same_value,
+    session_value,
+)
+from durq.errors import InvalidJob, InvalidState
+from durq.queue import JobQueue
+
+PAGE_SIZE = 50
+
+
+def queue_of(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.queue
+    return queue
+
+
+def csrf_refused(request: Request) -> Response:
+    return render(
+        request,
+        "error.html",
+        {
+            "title": "Refused",
+            "message": "The form's CSRF token is missing or wrong. Reload the page and try again.",
+        },
+        status_code=403,
+    )
+
+
+# -- overview ------------------------------------------------------------------------------
+
+
+def _overview_context(queue: JobQueue) -> dict[str, Any]:
+    stats = queue.stats()
+    steps = queue.throughput()
+    finished = sum(sum(counts.values()) for _, counts in steps)
+    return {
+        "stats": stats,
+        "chart": throughput_svg(steps),
+        "finished_last_hour": finished,
+        "now": datetime.now(UTC),
+    }
+
+
+async def overview(request: Request) -> Response:
+    context = await run_in_threadpool(_overview_context, queue_of(request))
+    return render(request, "overview.html", context)
+
+
+async def overview_partial(request: Request) -> Response:
+    context = await run_in_threadpool(_overview_context, queue_of(request))
+    return render(request, "_overview.html", context)
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None or value == "":
+        return PAGE_SIZE
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidJob(f"limit must be a whole number, not {value!r}") from None
+
+
+def _jobs_context(request: Request) -> dict[str, Any]:
+    params = request.query_params
+    state = params.get("state") or None
+    queue_name = params.get("queue") or None
+    before = params.get("before") or None
+    limit = parse_limit(params.get("limit"))
+    jobs = queue_of(request).list_jobs(state=state, queue=queue_name, limit=limit, before=before)
+    filters = {k: v for k, v in (("state", state), ("queue", queue_name)) if v}
+    if limit != PAGE_SIZE:
+        filters["limit"] = str(limit)
+    next_url = None
+    if len(jobs) == limit:
+        next_url = "/jobs?" + urlencode({**filters, "before": jobs[-1].id})
+    return {
+        "jobs": jobs,
+        "state": state or "",
+        "queue": queue_name or "",
+        "before": before,
+        "filters": filters,
+        "query": urlencode({**filters, **({"before": before} if before else {})}),
+        "next_url": next_url,
+        "first_url": "/jobs?" + urlencode(filters) if before else None,
+        "can_resubmit_all": state in ("succeeded", "unprocessable", "cancelled"),
+        "can_cancel_all": state in ("queued", "unprocessable"),
+    }
+
+
+async def jobs(request: Request) -> Response:
+    context = await run_in_threadpool(_jobs_context, request)
+    return render(request, "jobs.html", context)
+
+
+async def jobs_partial(request: Request) -> Response:
+    context = await run_in_threadpool(_jobs_context, request)
+    return render(request, "_jobs.html", context)
+
+
+def _job_context(queue: JobQueue, job_id: str) -> dict[str, Any]:
+    job = queue.get(job_id)
+    return {"job": job, "attempts": queue.attempts(job_id)}
+
+
+async def job_detail(request: Request) -> Response:
+    context = await run_in_threadpool(_job_context, queue_of(request), request.path_params["id"])
+    return render(request, "job.html", context)
+
+
+# -- workers -------------------------------------------------------------------------------
+
+
+async def workers(request: Request) -> Response:
+    found = await run_in_threadpool(queue_of(request).workers)
+    return render(request, "workers.html", {"workers": found})
+
+
+# -- actions -------------------------------------------------------------------------------
+
+PAST_TENSE = {"resubmit": "resubmitted", "cancel": "cancelled", "delete": "deleted"}
+
+
+async def job_action(request: Request) -> Response:
+    """POST /jobs/{id}/resubmit|cancel|delete: one job. Unknown id -> 404 page."""
+    form = await checked_form(request)
+    if form is None:
+        return csrf_refused(request)
+    job_id: str = request.path_params["id"]
+    action: str = request.path_params["action"]
+    default = "/jobs" if action == "delete" else f"/jobs/{job_id}"
+    back = safe_next(form.get("next"), default)
+    queue = queue_of(request)
+    try:
+        await run_in_threadpool(getattr(queue, action), job_id)
+    except InvalidState as exc:
+        return redirect_with_flash(request, back, "error", str(exc))
+    return redirect_with_flash(request, back, "ok", f"Job {job_id} {PAST_TENSE[action]}.")
+
+
+def _bulk_filter(form: FormData) -> tuple[str, str | None]:
+    state = form_value(form, "state")
+    if state is None:
+        raise InvalidJob("choose a state for a bulk action")
+    return state, form_value(form, "queue")
+
+
+async def bulk_action(request: Request) -> Response:
+    """POST /jobs/resubmit|cancel with state (and queue): every job of that filter."""
+    form = await checked_form(request)
+    if form is None:
+        return csrf_refused(request)
+    action: str = request.path_params["action"]
+    back = safe_next(form.get("next"), "/jobs")
+    state, queue_name = _bulk_filter(form)
+    queue = queue_of(request)
+    method = queue.resubmit_all if action == "resubmit" else queue.cancel_all
+    try:
+        n = await run_in_threadpool(method, state, queue_name)
+    except InvalidState as exc:
+        return redirect_with_flash(request, back, "error", str(exc))
+    where = f" in queue {queue_name}" if queue_name else ""
+    noun = "job" if n == 1 else "jobs"
+    text = f"{n} {state} {noun}{where} {PAST_TENSE[action]}."
+    return redirect_with_flash(request, back, "ok", text)
+
+
+async def queue_action(request: Request) -> Response:
+    """POST /queues/{name}/pause|resume."""
+    form = await checked_form(request)
+    if form is None:
+        return csrf_refused(request)
+    name: str = request.path_params["name"]
+    action: str = request.path_params["action"]
+    back = safe_next(form.get("next"), "/")
+    queue = queue_of(request)
+    await run_in_threadpool(queue.pause if action == "pause" else queue.resume, name)
+    done = "paused" if action == "pause" else "resumed"
+    return redirect_with_flash(request, back, "ok", f"Queue {name} {done}.")
+
+
+# -- login ---------------------------------------------------------------------------------
+
+
+async def login_form(request: Request) -> Response:
+    if request.app.state.token is None:
+        return RedirectResponse("/", status_code=303)
+    back = safe_next(request.query_params.get("next"), "/")
+    return render(request, "login.html", {"next": back, "error": None})
+
+
+async def login(request: Request) -> Response:
+    token: str | None = request.app.state.token
+    if token is None:
+        return RedirectResponse("/", status_code=303)
+    form = await checked_form(request)
+    if form is None:
+        return csrf_refused(request)
+    back = safe_next(form.get("next"), "/")
+    if not same_value(form_value(form, "token"), token):
+        context = {"next": back, "error": "Wrong token."}
+        return render(request, "login.html", context, status_code=401)
+    response = RedirectResponse(back, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_value(token),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    if await checked_form(request) is None:
+        return csrf_refused(request)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,272 @@
+"""The dashboard in a real browser: Playwright drives Debian's Chromium against a real uvicorn.
+
+Skipped (with the reason) only when /usr/bin/chromium is missing outside CI; in CI ($CI set)
+a missing browser fails the tests, so they can never pass by not running.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+import durq
+from durq.backends import sqlite as sqlite_backend
+from durq.dashboard.app import create_app
+
+from .scenes import XSS, Scene, make_scene
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+WAIT_MS = 10_000
+
+
+def require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); required in CI")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Server:
+    """The dashboard under uvicorn in a thread, on a free loopback port, with its own queue."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.queue = durq.connect(url)
+        app = create_app(self.queue, token, allowed_hosts={"127.0.0.1", "localhost"})
+        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+        self.queue.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    # The browser tests drive the dashboard itself; the backends' parity is the contract
+    # suite's job, so one backend is enough here.
+    return f"sqlite:///{tmp_path}/durq.db"
+
+
+@pytest.fixture
+def seeded(sqlite_url: str) -> Iterator[tuple[durq.JobQueue, Scene]]:
+    with durq.connect(sqlite_url) as queue:
+        yield queue, make_scene(queue)
+
+
+@pytest.fixture
+def server(sqlite_url: str, seeded: tuple[durq.JobQueue, Scene]) -> Iterator[Server]:
+    with Server(sqlite_url) as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    yield tab
+    context.close()
+
+
+def test_filter_to_unprocessable_and_resubmit_with_a_click(
+    page: Any, server: Server, seeded: tuple[durq.JobQueue, Scene]
+) -> None:
+    from playwright.sync_api import expect
+
+    queue, scene = seeded
+    page.goto(server.base + "/")
+    expect(page.locator("h1")).to_have_text("Overview")
+    expect(page.locator('tr[data-queue="mail"]')).to_contain_text("active")
+
+    page.click("nav >> text=Jobs")
+    page.select_option("#filter-state", "unprocessable")
+    page.click("form.filters >> text=Filter")
+    page.wait_for_url("**/jobs?state=unprocessable**")
+    rows = page.locator("tr[data-job]")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("unprocessable")
+
+    page.click(f"a[href='/jobs/{scene.unprocessable.id}']")
+    expect(page.locator("#last-error")).to_contain_text("ValueError: bad input")
+    page.click("button:has-text('Resubmit')")
+    expect(page.locator(".flash")).to_have_text(f"Job {scene.unprocessable.id} resubmitted.")
+    expect(page.locator("h1 .badge")).to_have_text("queued")
+    assert queue.get(scene.unprocessable.id).state == durq.JobState.QUEUED
+
+
+def test_pause_a_queue(page: Any, server: Server, seeded: tuple[durq.JobQueue, Scene]) -> None:
+    from playwright.sync_api import expect
+
+    queue, _ = seeded
+    page.goto(server.base + "/")
+    page.locator('tr[data-queue="mail"] button:has-text("Pause")').click()
+    expect(page.locator(".flash")).to_have_text("Queue mail paused.")
+    row = page.locator('tr[data-queue="mail"]')
+    expect(row.locator(".badge-paused")).to_have_text("paused")
+    expect(row.locator("button")).to_have_text("Resume")
+    assert queue.stats()["queues"]["mail"]["paused"] is True
+
+
+def test_script_payload_renders_as_text(
+    page: Any, server: Server, seeded: tuple[durq.JobQueue, Scene]
+) -> None:
+    from playwright.sync_api import expect
+
+    _, scene = seeded
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(server.base + f"/jobs/{scene.xss.id}")
+    expect(page.locator("#payload")).to_contain_text(XSS)
+    assert page.locator("#payload script").count() == 0
+    page.goto(server.base + f"/jobs/{scene.unprocessable.id}")
+    expect(page.locator("#last-error")).to_contain_text(XSS)
+    page.wait_for_timeout(300)  # give any injected script its chance to run
+    assert dialogs == []
+
+
+def test_bulk_cancel_asks_first(
+    page: Any, server: Server, seeded: tuple[durq.JobQueue, Scene]
+) -> None:
+    from playwright.sync_api import expect
+
+    queue, scene = seeded
+    page.goto(server.base + "/jobs?state=queued")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("button:has-text('Cancel all queued')")
+    page.wait_for_timeout(200)
+    assert queue.get(scene.queued.id).state == durq.JobState.QUEUED  # said no
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Cancel all queued')")
+    expect(page.locator(".flash")).to_have_text("2 queued jobs cancelled.")
+    assert queue.get(scene.queued.id).state == durq.JobState.CANCELLED
+
+
+def test_jobs_page_refreshes_without_reloading(
+    page: Any, server: Server, seeded: tuple[durq.JobQueue, Scene]
+) -> None:
+    from playwright.sync_api import expect
+
+    queue, _ = seeded
+    page.goto(server.base + "/jobs")
+    page.evaluate("window.durqMarker = 'same page'")
+    job = queue.enqueue({"arrived": "later"})
+    expect(page.locator(f'tr[data-job="{job.id}"]')).to_be_visible()
+    assert page.evaluate("window.durqMarker") == "same page"
+
+
+def test_login_with_a_token(page: Any, sqlite_url: str, seeded: Any) -> None:
+    from playwright.sync_api import expect
+
+    with Server(sqlite_url, token="browser-token") as guarded:
+        page.goto(guarded.base + "/workers")
+        page.wait_for_url("**/login?next=%2Fworkers")
+        page.fill("#token", "wrong")
+        page.click("button:has-text('Log in')")
+        expect(page.locator(".flash")).to_have_text("Wrong token.")
+        page.fill("#token", "browser-token")
+        page.click("button:has-text('Log in')")
+        page.wait_for_url("**/workers")
+        expect(page.locator("h1")).to_have_text("Workers")
+        cookie = next(c for c in page.context.cookies() if c["name"] == "durq_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+
+class ShiftedClock(types.SimpleNamespace):
+    """``time`` as the SQLite backend sees it, ``offset`` seconds in the past: the work
+    below then lands across the last hour of the throughput chart."""
+
+    def __init__(self) -> None:
+        super().__init__(offset=0.0)
+
+    def time(self) -> float:
+        return time.time() - float(self.offset)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def fill_an_hour(queue: durq.JobQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real claims, completions and failures, each at a time in the last hour."""
+    clock = ShiftedClock()
+    monkeypatch.setattr(sqlite_backend, "time", clock)
+    rng = random.Random(5)
+    for minute in range(58, 0, -1):
+        clock.offset = minute * 60
+        n = rng.randint(4, 14)
+        queue.enqueue_many([{"account": f"acct-{i % 7}", "amount": i} for i in range(n)])
+        for i in range(n):
+            job = queue.claim(f"worker-{i % 3}")
+            assert job is not None
+            if rng.random() < 0.12:
+                queue.fail(job, "Traceback (most recent call last):\nTimeoutError: ledger busy")
+            else:
+                queue.complete(job, {"applied": True})
+    monkeypatch.undo()
+
+
+def test_screenshot_of_the_overview(
+    page: Any, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with durq.connect(sqlite_url) as queue:
+        fill_an_hour(queue, monkeypatch)
+        for i in range(3):
+            queue.worker_heartbeat(f"worker-{i}", host="ops-1", pid=4100 + i, queues=None)
+        queue.enqueue_many([{"to": f"user{i}@example.org"} for i in range(12)], queue="emails")
+        queue.enqueue_many([{"report": i} for i in range(4)], queue="reports", delay=0.0)
+        make_scene(queue)
+        assert queue.claim("worker-1", ["emails"]) is not None
+        queue.pause("reports")
+        with Server(sqlite_url) as server:
+            page.goto(server.base + "/")
+            page.locator("svg.chart rect.bar-succeeded").first.wait_for()
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -1,0 +1,86 @@
+"""The pieces that turn queue data into HTML: the SVG chart and the human-readable times."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from durq.dashboard.charts import throughput_svg
+from durq.dashboard.rendering import allowed_actions, first_line, format_seconds
+from durq.dashboard.security import safe_next
+from durq.job import JobState
+
+
+def test_throughput_chart_stacks_outcomes_per_step() -> None:
+    start = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    empty = {"succeeded": 0, "failed": 0, "unprocessable": 0, "lost": 0, "released": 0}
+    steps = [
+        (start, {**empty, "succeeded": 3, "failed": 1}),
+        (start + timedelta(minutes=1), empty),
+        (start + timedelta(minutes=2), {**empty, "lost": 2}),
+    ]
+    svg = str(throughput_svg(steps))
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.count('class="bar-succeeded"') == 1 and svg.count('class="bar-lost"') == 1
+    assert "<title>03:04 UTC: 3 succeeded, 1 failed</title>" in svg
+    assert "<title>03:05 UTC: nothing finished</title>" in svg
+    assert ">5</text>" in svg  # the axis top: 4 rounded up to a round number
+    heights = {
+        cls: float(h)
+        for cls, h in re.findall(
+            r'class="bar-(\w+)" x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', svg
+        )
+    }
+    assert heights["succeeded"] == pytest.approx(3 * heights["failed"], rel=0.01)
+
+
+def test_throughput_chart_without_steps() -> None:
+    assert "<rect" not in str(throughput_svg([]))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "-"),
+        (0.25, "250 ms"),
+        (1.5, "1.5 s"),
+        (42.9, "42 s"),
+        (60, "1 m"),
+        (200, "3 m 20 s"),
+        (7500, "2 h 5 m"),
+        (3 * 86400 + 3600, "3 d 1 h"),
+    ],
+)
+def test_format_seconds(seconds: float | None, text: str) -> None:
+    assert format_seconds(seconds) == text
+
+
+def test_first_line_is_the_exception_of_a_traceback() -> None:
+    error = "Traceback (most recent call last):\n  File 'x.py'\nValueError: nope\n\n"
+    assert first_line(error) == "ValueError: nope"
+    assert first_line(None) == first_line("") == ""
+
+
+def test_allowed_actions_follow_the_state_machine() -> None:
+    assert allowed_actions(JobState.QUEUED) == ["cancel"]
+    assert allowed_actions(JobState.RUNNING) == []
+    assert allowed_actions(JobState.SUCCEEDED) == ["resubmit", "delete"]
+    assert allowed_actions(JobState.UNPROCESSABLE) == ["resubmit", "cancel", "delete"]
+    assert allowed_actions(JobState.CANCELLED) == ["resubmit", "delete"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/jobs?state=queued", "/jobs?state=queued"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("/x\r\nSet-Cookie: a=b", "/"),
+        (None, "/"),
+    ],
+)
+def test_safe_next(value: str | None, expected: str) -> None:
+    assert safe_next(value, "/") == expected
