@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import uuid
 from collections.abc import Iterable
 
 from durq.errors import InvalidJob
@@ -31,21 +32,40 @@ def queue_names(names: Iterable[str] | None) -> tuple[str, ...] | None:
     return checked
 
 
+# Made once: json.dumps with these options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode_json(value: JSON, what: str, limit: int) -> str:
     """``value`` as compact JSON text; refuses NaN/Infinity, non-JSON types and oversize."""
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidJob(f"{what} is not JSON: {exc}") from None
-    size = len(text.encode())
+    if text.isascii():
+        size = len(text)  # one byte a character, and str.isascii() costs nothing
+    else:
+        try:
+            size = len(text.encode())
+        except UnicodeEncodeError:
+            # A lone surrogate: a Python string can hold one, UTF-8 (so stored JSON) cannot.
+            raise InvalidJob(f"{what} is not JSON: it holds a lone surrogate") from None
     if size > limit:
         raise InvalidJob(f"{what} is {size} bytes encoded; the limit is {limit}")
     return text
 
 
+# Bounds that every backend can store and read back: a 64-bit integer, and a span of seconds
+# that keeps every timestamp made from it (now + delay, now + lease) a valid datetime.
+_INT64 = 2**63
+MAX_SECONDS = 100 * 365 * 86400.0
+
+
 def whole_number(value: object, what: str, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidJob(f"{what} must be a whole number, not {value!r}")
+    if not -_INT64 <= value < _INT64:
+        raise InvalidJob(f"{what} must fit in 64 bits, not {value}")
     if minimum is not None and value < minimum:
         raise InvalidJob(f"{what} must be at least {minimum}, not {value}")
     return value
@@ -57,7 +77,34 @@ def seconds(value: object, what: str, *, allow_zero: bool) -> float:
     if value < 0 or (value == 0 and not allow_zero):
         bound = "zero or more" if allow_zero else "more than zero"
         raise InvalidJob(f"{what} must be {bound} seconds, not {value}")
+    if value > MAX_SECONDS:
+        raise InvalidJob(f"{what} must be at most {MAX_SECONDS:.0f} seconds (100 years)")
     return float(value)
+
+
+def job_id(value: object) -> str:
+    """A job id from outside (an import): a UUID string, as durq makes them."""
+    try:
+        if isinstance(value, str) and str(uuid.UUID(value)) == value.lower():
+            return value
+    except ValueError:
+        pass
+    raise InvalidJob(f"job id must be a UUID string, not {value!r}")
+
+
+def label(value: object, what: str) -> str:
+    """A worker id or host name: a string of 1 to 255 characters."""
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise InvalidJob(f"{what} must be a string of 1 to 255 characters, not {value!r}")
+    return value
+
+
+def worker(worker_id: object, host: object, pid: object, queues: Iterable[str] | None) -> None:
+    """What a worker reports about itself to the registry."""
+    label(worker_id, "worker_id")
+    label(host, "host")
+    whole_number(pid, "pid", minimum=0)
+    queue_names(queues)
 
 
 def dedupe_key(value: object) -> str | None:

@@ -1,0 +1,200 @@
+"""The SQLite backend's file handling: URLs, refusing files it does not own, migrations.
+
+SQLite-only by nature, so these tests are not parametrised over backends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+import durq
+from durq.backends import sqlite as sqlite_backend
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def listing(folder: Path) -> dict[str, str]:
+    return {p.name: digest(p) for p in folder.iterdir() if p.is_file()}
+
+
+def refused_untouched(path: Path, *expected: str) -> str:
+    """Connecting to ``path`` raises ``BackendError`` naming it, and nothing in its folder
+    changes: not the file, and no journal or WAL appears beside it."""
+    before = listing(path.parent)
+    with pytest.raises(durq.BackendError) as raised:
+        durq.connect(f"sqlite:///{path}")
+    message = str(raised.value)
+    assert str(path) in message and "\n" not in message
+    for word in expected:
+        assert word in message
+    assert listing(path.parent) == before
+    return message
+
+
+def test_relative_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with durq.connect("sqlite:///relative.db") as q:
+        job = q.enqueue({"n": 1})
+    assert (tmp_path / "relative.db").is_file()
+    with durq.connect(f"sqlite:///{tmp_path}/relative.db") as q:
+        assert q.get(job.id).payload == {"n": 1}
+
+
+def test_absolute_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "abs"
+    folder.mkdir()
+    url = f"sqlite:///{folder}/path.db"
+    assert url.startswith("sqlite:////")
+    with durq.connect(url) as q:
+        job = q.enqueue("x")
+    assert (folder / "path.db").is_file()
+    assert not (tmp_path / "path.db").exists()
+    with durq.connect(url) as q:
+        assert q.get(job.id).payload == "x"
+
+
+def test_durq_url_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DURQ_URL", f"sqlite:///{tmp_path}/from-env.db")
+    with durq.connect() as q:
+        q.enqueue("x")
+    assert (tmp_path / "from-env.db").is_file()
+    monkeypatch.delenv("DURQ_URL")
+    with durq.connect() as q:
+        q.enqueue("y")
+    assert (tmp_path / "durq.db").is_file()
+
+
+def test_synchronous_normal_is_an_opt_in(tmp_path: Path) -> None:
+    path = tmp_path / "fast.db"
+    with durq.connect(f"sqlite:///{path}?synchronous=normal") as q:
+        job = q.enqueue("x")
+        assert isinstance(q, sqlite_backend.SQLiteQueue)
+        # 1 = NORMAL, 2 = FULL (https://sqlite.org/pragma.html#pragma_synchronous)
+        assert q._connection().execute("PRAGMA synchronous").fetchone()[0] == 1
+    with durq.connect(f"sqlite:///{path}") as q:
+        assert q.get(job.id).payload == "x"
+        assert isinstance(q, sqlite_backend.SQLiteQueue)
+        assert q._connection().execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert q._connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize(
+    "query", ["?synchronous=off", "?synchronous=", "?journal_mode=delete", "?sync=normal"]
+)
+def test_a_bad_url_option_is_refused(tmp_path: Path, query: str) -> None:
+    with pytest.raises(durq.BackendError) as raised:
+        durq.connect(f"sqlite:///{tmp_path}/x.db{query}")
+    assert "\n" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite://relative.db", "mysql:///x.db", "x.db"])
+def test_a_bad_url_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(durq.BackendError):
+        durq.connect(url)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "durq.db"
+    with pytest.raises(durq.BackendError, match=re.escape(str(path))):
+        durq.connect(f"sqlite:///{path}")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"hello, this is a text file\n" * 100, b"SQLite format 2\x00" + b"\x00" * 4000, b"\x00"],
+    ids=["text", "almost-sqlite", "one-byte"],
+)
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(content)
+    refused_untouched(path, "not an SQLite database")
+
+
+def test_an_sqlite_file_that_is_not_durqs_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)")
+        conn.execute("INSERT INTO accounts VALUES (1, 100)")
+    conn.close()
+    refused_untouched(path, "not a durq database")
+
+
+def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "durq.db"
+    with durq.connect(f"sqlite:///{path}") as q:
+        job = q.enqueue("keep me")
+    newer = sqlite_backend.SCHEMA_VERSION + 1
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO durq_schema VALUES (?, 0)", (newer,))
+    conn.close()
+    message = refused_untouched(path, str(newer), "newer")
+    assert "upgrade" in message
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DELETE FROM durq_schema WHERE version = ?", (newer,))
+    conn.close()
+    with durq.connect(f"sqlite:///{path}") as q:
+        assert q.get(job.id).payload == "keep me"
+
+
+def test_schema_version_is_the_last_migration(tmp_path: Path) -> None:
+    folder = resources.files("durq.backends").joinpath("migrations", "sqlite")
+    numbers = sorted(
+        int(m.group(1))
+        for entry in folder.iterdir()
+        if (m := re.fullmatch(r"(\d{4})_\w+\.sql", entry.name))
+    )
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert numbers[-1] == sqlite_backend.SCHEMA_VERSION
+    path = tmp_path / "durq.db"
+    durq.connect(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path)
+    try:
+        versions = [v for (v,) in conn.execute("SELECT version FROM durq_schema ORDER BY 1")]
+    finally:
+        conn.close()
+    assert versions == numbers
+
+
+def test_connecting_again_does_not_migrate_again(tmp_path: Path) -> None:
+    path = tmp_path / "durq.db"
+    with durq.connect(f"sqlite:///{path}") as q:
+        job = q.enqueue("x")
+    with durq.connect(f"sqlite:///{path}") as q:
+        assert q.get(job.id).payload == "x"
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT count(*) FROM durq_schema").fetchone()[0] == len(
+            sqlite_backend.MIGRATIONS
+        )
+    finally:
+        conn.close()
+
+
+def test_an_empty_file_becomes_a_durq_database(tmp_path: Path) -> None:
+    path = tmp_path / "touched.db"
+    path.touch()
+    with durq.connect(f"sqlite:///{path}") as q:
+        assert q.enqueue("x").state is durq.JobState.QUEUED
+
+
+def test_a_closed_queue_refuses_work(tmp_path: Path) -> None:
+    q = durq.connect(f"sqlite:///{tmp_path}/durq.db")
+    q.close()
+    with pytest.raises(durq.BackendError):
+        q.enqueue("x")
