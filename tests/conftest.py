@@ -13,7 +13,7 @@ import durq
 
 # Every backend the contract suite runs against. Adding a backend = one name here and a
 # branch in ``queue_url``.
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -21,6 +21,10 @@ def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL naming a fresh, empty durq database of each backend in turn."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/durq.db"
+    if request.param == "postgres":
+        import pg_support  # imports psycopg, so only when a PostgreSQL test runs
+
+        return pg_support.fresh_database(request)
     raise AssertionError(f"no fixture for backend {request.param}")
 
 

@@ -1,0 +1,261 @@
+-- Named queries of the PostgreSQL backend (psycopg placeholders: %(name)s).
+-- Every time comes from the server's clock, now(): the transaction's start, so one
+-- transaction sees one instant. "claim" has a {queue_filter} slot that postgres.py fills.
+
+-- name: register_queue
+INSERT INTO durq_queues (name) VALUES (%(queue)s) ON CONFLICT (name) DO NOTHING
+
+-- name: insert_job
+INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
+                       timeout, dedupe_key, created_at, updated_at)
+VALUES (%(id)s, %(queue)s, %(payload)s::json, 'queued', %(priority)s,
+        now() + make_interval(secs => %(delay)s), 0, %(max_attempts)s, %(timeout)s,
+        %(dedupe_key)s, now(), now())
+ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running')
+DO NOTHING
+RETURNING *
+
+-- name: insert_jobs
+INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
+                       timeout, created_at, updated_at)
+SELECT batch.id, %(queue)s, batch.payload::json, 'queued', %(priority)s,
+       now() + make_interval(secs => %(delay)s), 0, %(max_attempts)s, %(timeout)s, now(), now()
+FROM unnest(%(ids)s::text[], %(payloads)s::text[]) AS batch (id, payload)
+RETURNING *
+
+-- name: import_job
+INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
+                       timeout, dedupe_key, created_at, updated_at)
+VALUES (%(id)s, %(queue)s, %(payload)s::json, 'queued', %(priority)s, %(run_at)s,
+        %(attempts)s, %(max_attempts)s, %(timeout)s, %(dedupe_key)s, %(created_at)s, now())
+ON CONFLICT DO NOTHING
+RETURNING id
+
+-- name: find_live_duplicate
+SELECT * FROM durq_jobs
+WHERE queue = %(queue)s AND dedupe_key = %(dedupe_key)s AND state IN ('queued', 'running')
+
+-- name: notify
+SELECT pg_notify('durq_jobs', %(queue)s)
+
+-- name: rescue_lost_jobs
+-- Running jobs whose lease has expired: their worker died, hung or was cut off. The lost
+-- attempt counts. SKIP LOCKED: a job another transaction is finishing right now is not lost.
+WITH lost AS (
+    SELECT id FROM durq_jobs
+    WHERE state = 'running' AND lease_expires_at < now()
+    FOR UPDATE SKIP LOCKED
+), closed AS (
+    UPDATE durq_attempts AS a
+    SET finished_at = now(), outcome = 'lost',
+        error = 'worker ' || a.worker_id
+                || ' was lost: its lease expired before the attempt finished'
+    FROM lost WHERE a.job_id = lost.id AND a.finished_at IS NULL
+)
+UPDATE durq_jobs AS j
+SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'unprocessable' ELSE 'queued' END,
+    last_error = 'worker ' || j.worker_id || ' was lost: its lease expired at '
+                 || to_char(j.lease_expires_at AT TIME ZONE 'UTC',
+                            'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                 || ' during attempt ' || j.attempts || ' of ' || j.max_attempts,
+    worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+FROM lost WHERE j.id = lost.id
+
+-- name: claim
+-- SKIP LOCKED: concurrent claimers pass over each other's candidate instead of queueing
+-- behind its row lock, so each gets a different job at once.
+WITH next AS (
+    SELECT id FROM durq_jobs
+    WHERE state = 'queued' AND run_at <= now() AND {queue_filter}
+      AND queue NOT IN (SELECT name FROM durq_queues WHERE paused)
+    ORDER BY priority DESC, run_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE durq_jobs AS j
+    SET state = 'running', attempts = j.attempts + 1, worker_id = %(worker_id)s,
+        lease_token = %(token)s, lease_expires_at = now() + make_interval(secs => %(lease)s),
+        updated_at = now()
+    FROM next WHERE j.id = next.id
+    RETURNING j.*
+), attempt AS (
+    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at)
+    SELECT id, attempts, worker_id, now() FROM claimed
+)
+SELECT * FROM claimed
+
+-- name: heartbeat
+UPDATE durq_jobs
+SET lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = now()
+WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
+RETURNING *
+
+-- name: complete
+WITH done AS (
+    UPDATE durq_jobs
+    SET state = 'succeeded', result = %(result)s::json, worker_id = NULL, lease_token = NULL,
+        lease_expires_at = NULL, updated_at = now()
+    WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
+    RETURNING *
+), attempt AS (
+    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'succeeded'
+    FROM done WHERE a.job_id = done.id AND a.attempt = done.attempts AND a.finished_at IS NULL
+)
+SELECT * FROM done
+
+-- name: fail
+WITH failed AS (
+    UPDATE durq_jobs
+    SET state = CASE WHEN %(retry)s AND attempts < max_attempts THEN 'queued'
+                     ELSE 'unprocessable' END,
+        run_at = CASE WHEN %(retry)s AND attempts < max_attempts
+                      THEN now() + make_interval(secs => %(backoff)s) ELSE run_at END,
+        last_error = %(error)s, worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
+        updated_at = now()
+    WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
+    RETURNING *
+), attempt AS (
+    UPDATE durq_attempts AS a SET finished_at = now(), outcome = %(outcome)s, error = %(error)s
+    FROM failed
+    WHERE a.job_id = failed.id AND a.attempt = failed.attempts AND a.finished_at IS NULL
+)
+SELECT * FROM failed
+
+-- name: release
+WITH released AS (
+    UPDATE durq_jobs
+    SET state = 'queued', attempts = attempts - 1, run_at = now(), worker_id = NULL,
+        lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+    WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
+    RETURNING *
+), attempt AS (
+    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'released'
+    FROM released
+    WHERE a.job_id = released.id AND a.attempt = released.attempts + 1
+      AND a.finished_at IS NULL
+)
+SELECT * FROM released
+
+-- name: get
+SELECT * FROM durq_jobs WHERE id = %(id)s
+
+-- name: attempts
+SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error
+FROM durq_attempts WHERE job_id = %(id)s ORDER BY id
+
+-- name: now
+SELECT extract(epoch FROM now())::float8
+
+-- name: counts
+SELECT queue, state, count(*) FROM durq_jobs GROUP BY queue, state
+
+-- name: oldest_ready
+SELECT queue, extract(epoch FROM min(run_at))::float8 FROM durq_jobs
+WHERE state = 'queued' AND run_at <= now() GROUP BY queue
+
+-- name: queues
+SELECT name, paused FROM durq_queues ORDER BY name
+
+-- name: live_worker_count
+SELECT count(*) FROM durq_workers
+WHERE last_seen_at >= now() - make_interval(secs => %(stale_after)s)
+
+-- name: finished_by_step
+SELECT floor((extract(epoch FROM finished_at) - %(start)s) / %(step)s)::bigint AS step,
+       outcome, count(*)
+FROM durq_attempts WHERE finished_at >= to_timestamp(%(start)s)
+GROUP BY step, outcome
+
+-- name: resubmit
+UPDATE durq_jobs
+SET state = 'queued', attempts = 0, run_at = now(), result = NULL, last_error = NULL,
+    worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE id = %(id)s AND state IN ('succeeded', 'unprocessable', 'cancelled')
+RETURNING *
+
+-- name: cancel
+UPDATE durq_jobs SET state = 'cancelled', updated_at = now()
+WHERE id = %(id)s AND state IN ('queued', 'unprocessable')
+RETURNING *
+
+-- name: ids_in_state
+SELECT id FROM durq_jobs WHERE state = %(state)s AND id > %(after)s ORDER BY id LIMIT %(limit)s
+
+-- name: ids_in_state_and_queue
+SELECT id FROM durq_jobs
+WHERE queue = %(queue)s AND state = %(state)s AND id > %(after)s ORDER BY id LIMIT %(limit)s
+
+-- name: resubmit_batch
+-- Like resubmit, for a batch of ids. A job whose dedupe key a live job holds stays as it is,
+-- and of several with one key only the oldest is queued again (the key allows one live job).
+WITH chosen AS (
+    SELECT id, queue, dedupe_key,
+           row_number() OVER (PARTITION BY queue, dedupe_key ORDER BY id) AS nth
+    FROM durq_jobs WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s
+)
+UPDATE durq_jobs AS j
+SET state = 'queued', attempts = 0, run_at = now(), result = NULL, last_error = NULL,
+    worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+FROM chosen
+WHERE j.id = chosen.id AND j.state = %(state)s
+  AND (chosen.dedupe_key IS NULL
+       OR (chosen.nth = 1 AND NOT EXISTS (
+               SELECT 1 FROM durq_jobs AS live
+               WHERE live.queue = chosen.queue AND live.dedupe_key = chosen.dedupe_key
+                 AND live.state IN ('queued', 'running'))))
+
+-- name: cancel_batch
+UPDATE durq_jobs SET state = 'cancelled', updated_at = now()
+WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s
+
+-- name: delete_finished
+WITH gone AS (
+    DELETE FROM durq_jobs
+    WHERE id = %(id)s AND state IN ('succeeded', 'unprocessable', 'cancelled')
+    RETURNING id
+), history AS (
+    DELETE FROM durq_attempts WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone
+
+-- name: purge_batch
+-- One bounded batch of finished jobs older than the cutoff, with their attempt history.
+WITH gone AS (
+    DELETE FROM durq_jobs
+    WHERE id IN (
+        SELECT id FROM durq_jobs
+        WHERE state = %(state)s
+          AND updated_at < now() - make_interval(secs => %(older_than)s)
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+), history AS (
+    DELETE FROM durq_attempts WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone
+
+-- name: set_paused
+INSERT INTO durq_queues (name, paused) VALUES (%(queue)s, %(paused)s)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
+
+-- name: worker_heartbeat
+INSERT INTO durq_workers (id, host, pid, queues, started_at, last_seen_at)
+VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s, now(), now())
+ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+    queues = excluded.queues, last_seen_at = excluded.last_seen_at
+
+-- name: forget_long_gone_workers
+DELETE FROM durq_workers
+WHERE last_seen_at < now() - make_interval(secs => %(gone_after)s)
+
+-- name: worker_stopped
+DELETE FROM durq_workers WHERE id = %(id)s
+
+-- name: workers
+SELECT w.id, w.host, w.pid, w.queues, w.started_at, w.last_seen_at,
+       (SELECT j.id FROM durq_jobs AS j
+        WHERE j.state = 'running' AND j.worker_id = w.id LIMIT 1)
+FROM durq_workers AS w
+WHERE w.last_seen_at >= now() - make_interval(secs => %(stale_after)s)
+ORDER BY w.id
