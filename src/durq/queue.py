@@ -35,6 +35,9 @@ class JobQueue(abc.ABC):
     ``LeaseLost`` and changes nothing. Errors are ``durq.DurqError`` subclasses only; a driver
     error is wrapped in ``BackendError`` with the original on ``__cause__``.
 
+    A lease that has expired stays valid until a ``claim`` rescues the job: until then its
+    holder may still heartbeat, complete, fail or release (no one else can hold the job).
+
     A queue object is safe to share between the threads of a process; each process (a forked
     child too) gets its own connection.
     """
@@ -83,7 +86,8 @@ class JobQueue(abc.ABC):
 
         For moving queues between backends (``durq export`` / ``durq import``). Only
         ``queued`` jobs are taken (``InvalidJob`` otherwise); their attempts so far are kept.
-        A job whose id is already stored is skipped, so an import can safely be repeated.
+        A job whose id is already stored, or whose dedupe key a live job holds, is skipped, so
+        an import can safely be repeated. ``last_error`` and the attempt history stay behind.
         Returns how many were added.
         """
 
@@ -100,9 +104,10 @@ class JobQueue(abc.ABC):
         oldest. Atomic: no two callers get the same job. The claim starts an attempt (counted
         in ``attempts``), hands out a fresh ``lease_token`` and a lease of ``lease`` seconds.
 
-        First it rescues running jobs whose lease has expired (their worker was lost): the lost
-        attempt counts, and a job with no attempts left becomes ``unprocessable`` with an
-        error saying the worker was lost; the others are ``queued`` again.
+        First it rescues running jobs of every queue whose lease has expired (their worker was
+        lost), keeping their ``run_at``: the lost attempt counts, and a job with no attempts
+        left becomes ``unprocessable`` with an error saying the worker was lost; the others are
+        ``queued`` again.
         """
 
     @abc.abstractmethod
