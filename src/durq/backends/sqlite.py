@@ -29,7 +29,7 @@ from durq import validation
 from durq.backends._common import state_value, stats_shape, throughput_shape
 from durq.backends._sql import load_migrations, load_queries
 from durq.errors import BackendError, InvalidJob, InvalidState, JobNotFound, LeaseLost
-from durq.ids import new_job_id
+from durq.ids import new_job_id, new_job_ids
 from durq.job import (
     FINISHED_STATES,
     JSON,
@@ -48,6 +48,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _HEADER = b"SQLite format 3\x00"
 _BUSY_TIMEOUT = 60.0  # seconds a writer waits for the lock before BackendError
 _BATCH = 500  # rows per transaction for bulk admin actions and purge
+_LONG_BACKLOG = 5000  # queued jobs from which list_jobs walks ids instead of sorting them
+_MAX_LEGS = 400  # claim legs in one statement; SQLite allows 500 terms in a compound SELECT
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 
 
@@ -59,13 +61,21 @@ def _opt_dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=UTC)
 
 
+Row = tuple[Any, ...]  # a durq_jobs row as sqlite3 returns it (SELECT * column order)
+
+
+_STATES = {state.value: state for state in JobState}  # a dict lookup; JobState() is slower
+_decode = json.JSONDecoder().decode  # json.loads less its per-call argument checks
+
+
 def _job(row: Sequence[Any]) -> Job:
     """A ``durq_jobs`` row (``SELECT *`` column order) as a ``Job``."""
+    result = row[14]
     return Job(
         id=row[0],
         queue=row[1],
-        payload=json.loads(row[2]),
-        state=JobState(row[3]),
+        payload=_decode(row[2]),
+        state=_STATES[row[3]],
         priority=row[4],
         run_at=_dt(row[5]),
         attempts=row[6],
@@ -76,10 +86,30 @@ def _job(row: Sequence[Any]) -> Job:
         lease_expires_at=_opt_dt(row[11]),
         lease_token=row[12],
         last_error=row[13],
-        result=None if row[14] is None else json.loads(row[14]),
+        result=None if result is None or result == "null" else _decode(result),
         created_at=_dt(row[15]),
         updated_at=_dt(row[16]),
     )
+
+
+# Each state's rows are reached through the partial index that holds just them (no index
+# covers every state: moving every job through one on each transition cost the drain dearly).
+# The planner uses a partial index only when it sees the state as a literal, hence the inline
+# state (a JobState value, never user text) and INDEXED BY, which also keeps it off a scan of
+# the whole table in id order when the state is rare.
+_STATE_INDEX = {
+    JobState.QUEUED: "durq_jobs_ready",
+    JobState.RUNNING: "durq_jobs_lease",
+    JobState.SUCCEEDED: "durq_jobs_finished",
+    JobState.UNPROCESSABLE: "durq_jobs_finished",
+    JobState.CANCELLED: "durq_jobs_finished",
+}
+
+
+def jobs_in_state(state: JobState | str) -> str:
+    """``durq_jobs INDEXED BY … WHERE state = '…'``: a FROM and WHERE for one state's jobs."""
+    chosen = JobState(state_value(state))
+    return f"durq_jobs INDEXED BY {_STATE_INDEX[chosen]} WHERE state = '{chosen.value}'"
 
 
 def parse_url(url: str) -> tuple[Path, str]:
@@ -110,7 +140,7 @@ class SQLiteQueue(JobQueue):
         self._conn: sqlite3.Connection | None = None
         self._inherited: list[sqlite3.Connection] = []
         self._known_queues: set[str] = set()
-        self._claim_sql: dict[tuple[str, ...], str] = {}
+        self._claim_sql: dict[int, str] = {}  # by number of queues: names are parameters
         self._data_version: int | None = None
         self._closed = False
         with self._lock:
@@ -347,7 +377,7 @@ class SQLiteQueue(JobQueue):
             if not known:
                 self._known_queues.discard(queue)  # the registration was rolled back too
             raise
-        return self._new_job(row)
+        return self._new_job(row, json.loads(row[2]), _dt(now), _dt(row[4]))
 
     def enqueue_many(
         self,
@@ -361,12 +391,14 @@ class SQLiteQueue(JobQueue):
     ) -> list[Job]:
         self._check_options(queue, priority, delay, max_attempts, timeout)
         now = time.time()
-        rows = [
-            self._job_row(p, queue, priority, delay, max_attempts, timeout, None, now)
-            for p in payloads
-        ]
-        if not rows:
+        limit = self.settings.max_payload_bytes
+        texts = [validation.encode_json(p, "payload", limit) for p in payloads]
+        if not texts:
             return []
+        rows = [
+            (job_id, queue, text, priority, now + delay, max_attempts, timeout, None, now, now)
+            for job_id, text in zip(new_job_ids(len(texts)), texts, strict=True)
+        ]
         known = queue in self._known_queues
         try:
             with self._write() as conn:
@@ -376,7 +408,11 @@ class SQLiteQueue(JobQueue):
             if not known:
                 self._known_queues.discard(queue)
             raise
-        return [self._new_job(row) for row in rows]
+        # One decode for the whole batch (the jobs carry the payloads as stored, not the
+        # caller's objects) and one datetime for all: per-job costs add up at 1,000 a batch.
+        stored = json.loads("[" + ",".join(row[2] for row in rows) + "]")
+        created, run_at = _dt(now), _dt(rows[0][4])
+        return [self._new_job(r, p, created, run_at) for r, p in zip(rows, stored, strict=True)]
 
     def import_jobs(self, jobs: Iterable[Job]) -> int:
         rows = []
@@ -384,6 +420,8 @@ class SQLiteQueue(JobQueue):
             if JobState(job.state) is not JobState.QUEUED:
                 raise InvalidJob(f"job {job.id} is {job.state}: only queued jobs can be imported")
             self._check_options(job.queue, job.priority, 0.0, job.max_attempts, job.timeout)
+            validation.job_id(job.id)
+            validation.whole_number(job.attempts, "attempts", minimum=0)
             text = validation.encode_json(job.payload, "payload", self.settings.max_payload_bytes)
             rows.append(
                 (
@@ -409,16 +447,15 @@ class SQLiteQueue(JobQueue):
         return added
 
     @staticmethod
-    def _new_job(row: tuple[Any, ...]) -> Job:
-        job_id, queue, text, priority, run_at, max_attempts, timeout, key, now, _ = row
-        created = _dt(now)
+    def _new_job(row: tuple[Any, ...], payload: JSON, created: datetime, run_at: datetime) -> Job:
+        job_id, queue, _, priority, _, max_attempts, timeout, key, _, _ = row
         return Job(
             id=job_id,
             queue=queue,
-            payload=json.loads(text),
+            payload=payload,
             state=JobState.QUEUED,
             priority=priority,
-            run_at=_dt(run_at),
+            run_at=run_at,
             attempts=0,
             max_attempts=max_attempts,
             timeout=timeout,
@@ -437,7 +474,7 @@ class SQLiteQueue(JobQueue):
     def _claim_statement(self, queues: tuple[str, ...]) -> str:
         """One ``UPDATE … RETURNING``. Its candidate is the best of one index-ordered leg per
         queue, so each leg is a seek into ``durq_jobs_ready`` and no claim ever sorts rows."""
-        sql = self._claim_sql.get(queues)
+        sql = self._claim_sql.get(len(queues))
         if sql is None:
 
             def leg(i: int, columns: str) -> str:
@@ -448,7 +485,17 @@ class SQLiteQueue(JobQueue):
                     "ORDER BY priority DESC, run_at, id LIMIT 1"
                 )
 
-            if len(queues) == 1:
+            if len(queues) > _MAX_LEGS:
+                # Too many legs for one statement: one pass over the ready index instead,
+                # which sorts the ready jobs of those queues (rare: hundreds of queues).
+                candidate = (
+                    "SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready "
+                    "WHERE state = 'queued' AND run_at <= :now "
+                    "AND queue IN (SELECT value FROM json_each(:queues)) "
+                    "AND queue NOT IN (SELECT name FROM durq_queues WHERE paused) "
+                    "ORDER BY priority DESC, run_at, id LIMIT 1"
+                )
+            elif len(queues) == 1:
                 candidate = leg(0, "id")
             else:
                 legs = " UNION ALL ".join(
@@ -460,7 +507,7 @@ class SQLiteQueue(JobQueue):
                 "worker_id = :worker_id, lease_token = :token, lease_expires_at = :until, "
                 f"updated_at = :now WHERE id = ({candidate}) RETURNING *"
             )
-            self._claim_sql[queues] = sql
+            self._claim_sql[len(queues)] = sql
         return sql
 
     def _claim_in(
@@ -469,7 +516,7 @@ class SQLiteQueue(JobQueue):
         worker_id: str,
         queues: tuple[str, ...] | None,
         lease: float,
-    ) -> Job | None:
+    ) -> Row | None:
         now = time.time()
         if conn.execute(Q["any_lease_expired"], {"now": now}).fetchone() is not None:
             conn.execute(Q["close_lost_attempts"], {"now": now})
@@ -479,27 +526,29 @@ class SQLiteQueue(JobQueue):
             if not queues:
                 return None
         params: dict[str, Any] = {f"q{i}": name for i, name in enumerate(queues)}
+        if len(queues) > _MAX_LEGS:
+            params["queues"] = json.dumps(queues)
         params.update(worker_id=worker_id, token=secrets.token_hex(16), until=now + lease, now=now)
-        row = conn.execute(self._claim_statement(queues), params).fetchone()
-        if row is None:
-            return None
-        job = _job(row)
-        conn.execute(Q["start_attempt"], (job.id, job.attempts, worker_id, now))
-        return job
+        row: Row | None = conn.execute(self._claim_statement(queues), params).fetchone()
+        if row is not None:
+            conn.execute(Q["start_attempt"], (row[0], row[6], worker_id, now))
+        return row
 
     def claim(
         self, worker_id: str, queues: Sequence[str] | None = None, lease: float = DEFAULT_LEASE
     ) -> Job | None:
+        validation.label(worker_id, "worker_id")
         checked = validation.queue_names(queues)
         validation.seconds(lease, "lease", allow_zero=False)
         with self._write() as conn:
-            return self._claim_in(conn, worker_id, checked, lease)
+            row = self._claim_in(conn, worker_id, checked, lease)
+        return None if row is None else _job(row)
 
-    def _fenced(self, conn: sqlite3.Connection, query: str, params: Any, job: Job) -> Job:
+    def _fenced(self, conn: sqlite3.Connection, query: str, params: Any, job: Job) -> Row:
         """Run a fenced update; no row means the lease is stale (or the job is gone)."""
-        row = conn.execute(query, params).fetchone()
+        row: Row | None = conn.execute(query, params).fetchone()
         if row is not None:
-            return _job(row)
+            return row
         current = conn.execute(Q["get"], (job.id,)).fetchone()
         if current is None:
             raise JobNotFound(f"no job {job.id}")
@@ -513,17 +562,21 @@ class SQLiteQueue(JobQueue):
         validation.seconds(lease, "lease", allow_zero=False)
         now = time.time()
         with self._write() as conn:
-            return self._fenced(
+            row = self._fenced(
                 conn, Q["heartbeat"], (now + lease, now, job.id, job.lease_token), job
             )
+        return _job(row)
 
-    def _complete_in(self, conn: sqlite3.Connection, job: Job, result_text: str) -> Job:
+    # The *_in helpers return rows, made into Jobs only after COMMIT: decoding JSON and times
+    # inside the transaction would hold the write lock longer for every other worker.
+
+    def _complete_in(self, conn: sqlite3.Connection, job: Job, result_text: str) -> Row:
         now = time.time()
         done = self._fenced(conn, Q["complete"], (result_text, now, job.id, job.lease_token), job)
-        conn.execute(Q["finish_attempt"], (now, Outcome.SUCCEEDED, None, job.id, done.attempts))
+        conn.execute(Q["finish_attempt"], (now, Outcome.SUCCEEDED, None, job.id, done[6]))
         return done
 
-    def _fail_in(self, conn: sqlite3.Connection, job: Job, error: str, retry: bool) -> Job:
+    def _fail_in(self, conn: sqlite3.Connection, job: Job, error: str, retry: bool) -> Row:
         now = time.time()
         params = {
             "retry": bool(retry),
@@ -535,7 +588,7 @@ class SQLiteQueue(JobQueue):
         }
         failed = self._fenced(conn, Q["fail"], params, job)
         outcome = Outcome.FAILED if retry else Outcome.UNPROCESSABLE
-        conn.execute(Q["finish_attempt"], (now, outcome, error, job.id, failed.attempts))
+        conn.execute(Q["finish_attempt"], (now, outcome, error, job.id, failed[6]))
         return failed
 
     def _result_text(self, result: JSON) -> str:
@@ -544,21 +597,22 @@ class SQLiteQueue(JobQueue):
     def complete(self, job: Job, result: JSON = None) -> Job:
         text = self._result_text(result)
         with self._write() as conn:
-            return self._complete_in(conn, job, text)
+            row = self._complete_in(conn, job, text)
+        return _job(row)
 
     def fail(self, job: Job, error: str, retry: bool = True) -> Job:
         with self._write() as conn:
-            return self._fail_in(conn, job, str(error), retry)
+            row = self._fail_in(conn, job, str(error), retry)
+        return _job(row)
 
     def release(self, job: Job) -> Job:
         now = time.time()
         with self._write() as conn:
             released = self._fenced(conn, Q["release"], (now, now, job.id, job.lease_token), job)
             conn.execute(
-                Q["finish_attempt"],
-                (now, Outcome.RELEASED, None, job.id, released.attempts + 1),
+                Q["finish_attempt"], (now, Outcome.RELEASED, None, job.id, released[6] + 1)
             )
-            return released
+        return _job(released)
 
     def complete_and_claim(
         self,
@@ -570,11 +624,13 @@ class SQLiteQueue(JobQueue):
         lease: float = DEFAULT_LEASE,
     ) -> tuple[Job, Job | None]:
         text = self._result_text(result)
+        validation.label(worker_id, "worker_id")
         checked = validation.queue_names(queues)
         validation.seconds(lease, "lease", allow_zero=False)
         with self._write() as conn:
             done = self._complete_in(conn, job, text)
-            return done, self._claim_in(conn, worker_id, checked, lease)
+            row = self._claim_in(conn, worker_id, checked, lease)
+        return _job(done), None if row is None else _job(row)
 
     def fail_and_claim(
         self,
@@ -586,15 +642,18 @@ class SQLiteQueue(JobQueue):
         queues: Sequence[str] | None = None,
         lease: float = DEFAULT_LEASE,
     ) -> tuple[Job, Job | None]:
+        validation.label(worker_id, "worker_id")
         checked = validation.queue_names(queues)
         validation.seconds(lease, "lease", allow_zero=False)
         with self._write() as conn:
             failed = self._fail_in(conn, job, str(error), retry)
-            return failed, self._claim_in(conn, worker_id, checked, lease)
+            row = self._claim_in(conn, worker_id, checked, lease)
+        return _job(failed), None if row is None else _job(row)
 
     def worker_heartbeat(
         self, worker_id: str, *, host: str, pid: int, queues: Sequence[str] | None
     ) -> None:
+        validation.worker(worker_id, host, pid, queues)
         now = time.time()
         listed = None if queues is None else json.dumps(list(queues))
         with self._write() as conn:
@@ -642,13 +701,12 @@ class SQLiteQueue(JobQueue):
         limit: int = 50,
         before: str | None = None,
     ) -> list[Job]:
+        chosen = None if state is None else JobState(state_value(state))
+        source = "durq_jobs WHERE 1" if chosen is None else jobs_in_state(chosen)
         where, params = [], []
-        if state is not None:
-            where.append("state = ?")
-            params.append(state_value(state))
         if queue is not None:
             # With no state, ``+queue`` keeps the planner on the primary key (already in id
-            # order) instead of sorting a whole queue's rows out of durq_jobs_queue_state.
+            # order) instead of sorting a whole queue's queued rows out of durq_jobs_ready.
             where.append("queue = ?" if state is not None else "+queue = ?")
             params.append(validation.queue_name(queue))
         validation.whole_number(limit, "limit", minimum=1)
@@ -657,13 +715,28 @@ class SQLiteQueue(JobQueue):
         if before is not None:
             where.append("id < ?")
             params.append(str(before))
-        sql = "SELECT * FROM durq_jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
         with self._read() as conn:
+            if chosen is JobState.QUEUED and self._long_backlog(conn, queue):
+                # durq_jobs_ready would sort the whole backlog by id to find one page; with a
+                # long backlog, walking the ids newest first finds it at once (``+state`` keeps
+                # the planner off the partial index).
+                source = "durq_jobs WHERE +state = 'queued'"
+            sql = f"SELECT * FROM {source}" + "".join(f" AND {term}" for term in where)
+            sql += " ORDER BY id DESC LIMIT ?"
             rows = conn.execute(sql, (*params, limit)).fetchall()
         return [_job(r) for r in rows]
+
+    @staticmethod
+    def _long_backlog(conn: sqlite3.Connection, queue: str | None) -> bool:
+        """Whether at least ``_LONG_BACKLOG`` jobs are queued (in ``queue``); reads at most that
+        many entries of durq_jobs_ready."""
+        in_queue = "" if queue is None else " AND queue = ?"
+        sql = (
+            "SELECT count(*) FROM (SELECT 1 FROM durq_jobs INDEXED BY durq_jobs_ready "
+            f"WHERE state = 'queued'{in_queue} LIMIT {_LONG_BACKLOG})"
+        )
+        (found,) = conn.execute(sql, () if queue is None else (queue,)).fetchone()
+        return bool(found >= _LONG_BACKLOG)
 
     def attempts(self, job_id: str) -> list[Attempt]:
         with self._read() as conn:
@@ -758,6 +831,7 @@ class SQLiteQueue(JobQueue):
             params = {"state": state, "queue": queue, "after": after, "limit": _BATCH}
             with self._write() as conn:
                 finder = Q["ids_in_state" if queue is None else "ids_in_state_and_queue"]
+                finder = finder.format(jobs_in_state=jobs_in_state(state))
                 ids = [r[0] for r in conn.execute(finder, params)]
                 if not ids:
                     return done
@@ -803,7 +877,8 @@ class SQLiteQueue(JobQueue):
                 # Each batch is its own short transaction, so workers wait at most one batch.
                 with self._write() as conn:
                     params = {"state": state, "after": after, "limit": _BATCH, "cutoff": cutoff}
-                    rows = conn.execute(Q["purge_candidates"], params).fetchall()
+                    candidates = Q["purge_candidates"].format(jobs_in_state=jobs_in_state(state))
+                    rows = conn.execute(candidates, params).fetchall()
                     if not rows:
                         break
                     old = [(r[0],) for r in rows if r[1]]

@@ -80,7 +80,14 @@ SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error
 FROM durq_attempts WHERE job_id = ? ORDER BY id
 
 -- name: counts
-SELECT queue, state, count(*) FROM durq_jobs GROUP BY queue, state
+-- One leg per partial index (no index covers every state: see durq_jobs_finished).
+SELECT queue, 'queued', count(*) FROM durq_jobs WHERE state = 'queued' GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*) FROM durq_jobs WHERE state = 'running' GROUP BY queue
+UNION ALL
+SELECT queue, state, count(*) FROM durq_jobs
+WHERE state = 'succeeded' OR state = 'unprocessable' OR state = 'cancelled'
+GROUP BY queue, state
 
 -- name: oldest_ready
 SELECT queue, min(run_at) FROM durq_jobs
@@ -110,11 +117,11 @@ WHERE id = ? AND state IN ('queued', 'unprocessable')
 RETURNING *
 
 -- name: ids_in_state
-SELECT id FROM durq_jobs WHERE state = :state AND id > :after ORDER BY id LIMIT :limit
+-- The next three are templates: jobs_in_state() in sqlite.py fills in the state's index.
+SELECT id FROM {jobs_in_state} AND id > :after ORDER BY id LIMIT :limit
 
 -- name: ids_in_state_and_queue
-SELECT id FROM durq_jobs
-WHERE queue = :queue AND state = :state AND id > :after ORDER BY id LIMIT :limit
+SELECT id FROM {jobs_in_state} AND queue = :queue AND id > :after ORDER BY id LIMIT :limit
 
 -- name: delete_attempts
 DELETE FROM durq_attempts WHERE job_id = ?
@@ -123,8 +130,7 @@ DELETE FROM durq_attempts WHERE job_id = ?
 DELETE FROM durq_jobs WHERE id = ? AND state IN ('succeeded', 'unprocessable', 'cancelled')
 
 -- name: purge_candidates
-SELECT id, updated_at < :cutoff FROM durq_jobs
-WHERE state = :state AND id > :after ORDER BY id LIMIT :limit
+SELECT id, updated_at < :cutoff FROM {jobs_in_state} AND id > :after ORDER BY id LIMIT :limit
 
 -- name: set_paused
 INSERT INTO durq_queues (name, paused) VALUES (?, ?)

@@ -18,20 +18,25 @@ CREATE TABLE durq_jobs (
     result           TEXT,              -- JSON
     created_at       REAL NOT NULL,
     updated_at       REAL NOT NULL
-);
+) WITHOUT ROWID;  -- rows live in the id b-tree: one b-tree fewer to write and to search
 
 -- Claim walks this in its ORDER BY; only queued rows are in it, so finished rows cost nothing.
-CREATE INDEX durq_jobs_ready ON durq_jobs (queue, priority DESC, run_at, id)
+-- The trailing state (always 'queued') lets stats count a backlog from the index alone: the
+-- planner does not count a partial index as covering for a column its WHERE names.
+CREATE INDEX durq_jobs_ready ON durq_jobs (queue, priority DESC, run_at, id, state)
     WHERE state = 'queued';
 
 -- Rescue of lost workers: running jobs by lease expiry.
 CREATE INDEX durq_jobs_lease ON durq_jobs (lease_expires_at) WHERE state = 'running';
 
--- Admin listing (newest first within a state) and purge.
-CREATE INDEX durq_jobs_state ON durq_jobs (state, id);
-
--- Admin listing within a queue and state, and stats by queue and state (a covering scan).
-CREATE INDEX durq_jobs_queue_state ON durq_jobs (queue, state, id);
+-- Admin listing (newest first within a state), purge and stats of finished jobs. Partial, so
+-- a job enters it once, when it finishes: an index over every state would move each job
+-- twice more per run (queued -> running -> succeeded), which cost the drain about a quarter of
+-- its speed. Queued and running jobs are found through durq_jobs_ready and durq_jobs_lease.
+-- Queries name the state as a literal, so the planner can see that this index applies (it
+-- does for "state = 'succeeded'" against these OR terms, not against an IN list).
+CREATE INDEX durq_jobs_finished ON durq_jobs (state, id, queue)
+    WHERE state = 'succeeded' OR state = 'unprocessable' OR state = 'cancelled';
 
 CREATE UNIQUE INDEX durq_jobs_dedupe ON durq_jobs (queue, dedupe_key)
     WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running');
