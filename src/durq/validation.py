@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable
 
 from durq.errors import InvalidJob
-from durq.job import JSON
+from durq.job import JSON, Job, JobState
 
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
@@ -113,3 +113,24 @@ def dedupe_key(value: object) -> str | None:
     if not isinstance(value, str) or not value or len(value) > 255:
         raise InvalidJob(f"dedupe_key must be a string of 1 to 255 characters, not {value!r}")
     return value
+
+
+def job_options(
+    queue: object, priority: object, delay: object, max_attempts: object, timeout: object
+) -> None:
+    """The options every enqueue takes; ``InvalidJob`` names the first bad one."""
+    queue_name(queue)
+    whole_number(priority, "priority")
+    seconds(delay, "delay", allow_zero=True)
+    whole_number(max_attempts, "max_attempts", minimum=1)
+    seconds(timeout, "timeout", allow_zero=False)
+
+
+def importable(job: Job) -> None:
+    """What ``import_jobs`` takes: a queued job with a UUID id and valid options."""
+    if JobState(job.state) is not JobState.QUEUED:
+        raise InvalidJob(f"job {job.id} is {job.state}: only queued jobs can be imported")
+    job_options(job.queue, job.priority, 0.0, job.max_attempts, job.timeout)
+    job_id(job.id)
+    whole_number(job.attempts, "attempts", minimum=0)
+    dedupe_key(job.dedupe_key)

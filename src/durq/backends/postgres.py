@@ -68,7 +68,6 @@ _BATCH = 500  # rows per transaction for bulk admin actions and purge
 _POOL_MAX = 4  # connections per process: the worker's main thread, its lease renewer, spares
 _CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
 _POOL_WAIT = 60.0  # seconds a caller waits for a free pooled connection
-_BIGINT = (-(2**63), 2**63 - 1)
 
 
 def _job(row: Sequence[Any]) -> Job:
@@ -278,18 +277,6 @@ class PostgresQueue(JobQueue):
 
     # -- producers ---------------------------------------------------------------------------
 
-    def _check_options(
-        self, queue: str, priority: int, delay: float, max_attempts: int, timeout: float
-    ) -> None:
-        validation.queue_name(queue)
-        validation.whole_number(priority, "priority")
-        validation.seconds(delay, "delay", allow_zero=True)
-        validation.whole_number(max_attempts, "max_attempts", minimum=1)
-        validation.seconds(timeout, "timeout", allow_zero=False)
-        for value, what in ((priority, "priority"), (max_attempts, "max_attempts")):
-            if not _BIGINT[0] <= value <= _BIGINT[1]:
-                raise InvalidJob(f"{what} must fit in 64 bits, not {value}")
-
     def _register_queue(self, conn: psycopg.Connection[Any], queue: str) -> None:
         # Queues are never deleted, so once seen by this process it need not be written again.
         if queue not in self._known_queues:
@@ -322,7 +309,7 @@ class PostgresQueue(JobQueue):
         timeout: float = 300.0,
         dedupe_key: str | None = None,
     ) -> Job:
-        self._check_options(queue, priority, delay, max_attempts, timeout)
+        validation.job_options(queue, priority, delay, max_attempts, timeout)
         validation.dedupe_key(dedupe_key)
         params = {
             "id": new_job_id(),
@@ -356,7 +343,7 @@ class PostgresQueue(JobQueue):
         max_attempts: int = 5,
         timeout: float = 300.0,
     ) -> list[Job]:
-        self._check_options(queue, priority, delay, max_attempts, timeout)
+        validation.job_options(queue, priority, delay, max_attempts, timeout)
         limit = self.settings.max_payload_bytes
         texts = [validation.encode_json(p, "payload", limit) for p in payloads]
         if not texts:
@@ -380,11 +367,7 @@ class PostgresQueue(JobQueue):
     def import_jobs(self, jobs: Iterable[Job]) -> int:
         rows: list[dict[str, Any]] = []
         for job in jobs:
-            if JobState(job.state) is not JobState.QUEUED:
-                raise InvalidJob(f"job {job.id} is {job.state}: only queued jobs can be imported")
-            self._check_options(job.queue, job.priority, 0.0, job.max_attempts, job.timeout)
-            validation.job_id(job.id)
-            validation.whole_number(job.attempts, "attempts", minimum=0)
+            validation.importable(job)
             rows.append(
                 {
                     "id": str(job.id),

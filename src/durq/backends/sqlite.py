@@ -332,15 +332,6 @@ class SQLiteQueue(JobQueue):
             now,
         )
 
-    def _check_options(
-        self, queue: str, priority: int, delay: float, max_attempts: int, timeout: float
-    ) -> None:
-        validation.queue_name(queue)
-        validation.whole_number(priority, "priority")
-        validation.seconds(delay, "delay", allow_zero=True)
-        validation.whole_number(max_attempts, "max_attempts", minimum=1)
-        validation.seconds(timeout, "timeout", allow_zero=False)
-
     def _register_queue(self, conn: sqlite3.Connection, queue: str) -> None:
         # Queues are never deleted, so once seen by this process it need not be written again.
         if queue not in self._known_queues:
@@ -358,7 +349,7 @@ class SQLiteQueue(JobQueue):
         timeout: float = 300.0,
         dedupe_key: str | None = None,
     ) -> Job:
-        self._check_options(queue, priority, delay, max_attempts, timeout)
+        validation.job_options(queue, priority, delay, max_attempts, timeout)
         validation.dedupe_key(dedupe_key)
         now = time.time()
         row = self._job_row(payload, queue, priority, delay, max_attempts, timeout, dedupe_key, now)
@@ -389,7 +380,7 @@ class SQLiteQueue(JobQueue):
         max_attempts: int = 5,
         timeout: float = 300.0,
     ) -> list[Job]:
-        self._check_options(queue, priority, delay, max_attempts, timeout)
+        validation.job_options(queue, priority, delay, max_attempts, timeout)
         now = time.time()
         limit = self.settings.max_payload_bytes
         texts = [validation.encode_json(p, "payload", limit) for p in payloads]
@@ -417,11 +408,7 @@ class SQLiteQueue(JobQueue):
     def import_jobs(self, jobs: Iterable[Job]) -> int:
         rows = []
         for job in jobs:
-            if JobState(job.state) is not JobState.QUEUED:
-                raise InvalidJob(f"job {job.id} is {job.state}: only queued jobs can be imported")
-            self._check_options(job.queue, job.priority, 0.0, job.max_attempts, job.timeout)
-            validation.job_id(job.id)
-            validation.whole_number(job.attempts, "attempts", minimum=0)
+            validation.importable(job)
             text = validation.encode_json(job.payload, "payload", self.settings.max_payload_bytes)
             rows.append(
                 (
