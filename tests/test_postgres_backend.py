@@ -139,9 +139,10 @@ def test_concurrent_first_connects_migrate_once(
         )
         for _ in range(6)
     ]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
+    # Wait for every process before judging any, so none is left running with open pipes.
+    outcomes = [(p.communicate(timeout=120)[1], p.returncode) for p in procs]
+    for err, returncode in outcomes:
+        assert returncode == 0, err
     assert sql(empty_pg_url, "SELECT version FROM durq_schema") == [(1,)]
     assert sql(empty_pg_url, "SELECT count(*) FROM durq_jobs") == [(6,)]
 

@@ -149,26 +149,35 @@ class PostgresQueue(JobQueue):
     def _migrate(self) -> None:
         """Apply the missing migrations, each in one transaction with its version row.
 
-        An advisory lock makes concurrent first connects take turns; the one that comes
-        second finds the work done.
+        A session advisory lock makes concurrent first connects take turns; the one that
+        comes second finds the work done. The lock is taken before the transaction, not in
+        it: a backend reads the catalog changes another session committed only when a
+        transaction starts (an advisory lock, unlike a table lock, does not refresh its
+        catalog cache), so a transaction begun after the wait sees the tables the first
+        connect made.
         """
         with self._connect() as conn:
             try:
                 if self._schema_version(conn) == SCHEMA_VERSION:
                     return
-                while True:
-                    with conn.transaction():
-                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                        current = self._schema_version(conn)
-                        if current == SCHEMA_VERSION:
-                            break
-                        conn.execute(
-                            "CREATE TABLE IF NOT EXISTS durq_schema (version integer PRIMARY "
-                            "KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-                        )
-                        version, script = MIGRATIONS[current]
-                        conn.execute(script)
-                        conn.execute("INSERT INTO durq_schema (version) VALUES (%s)", (version,))
+                conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+                try:
+                    while True:
+                        with conn.transaction():
+                            current = self._schema_version(conn)
+                            if current == SCHEMA_VERSION:
+                                break
+                            conn.execute(
+                                "CREATE TABLE IF NOT EXISTS durq_schema (version integer "
+                                "PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                            )
+                            version, script = MIGRATIONS[current]
+                            conn.execute(script)
+                            conn.execute(
+                                "INSERT INTO durq_schema (version) VALUES (%s)", (version,)
+                            )
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
             except psycopg.Error as exc:
                 raise BackendError(
                     f"cannot use PostgreSQL database {self.where}: {_one_line(exc)}"
