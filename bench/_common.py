@@ -9,7 +9,6 @@ before the clock starts, released together by a barrier.
 from __future__ import annotations
 
 import multiprocessing
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -112,7 +111,3 @@ def drain(url: str, processes: int, expected: int) -> float:
     if done != expected:
         raise RuntimeError(f"drained {done} jobs, expected {expected}")
     return seconds
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)

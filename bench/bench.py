@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import _common
+import docs_section
 import durq
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-START, END = "<!-- core:start -->", "<!-- core:end -->"
 BUSY_TIMEOUT = 60.0  # the same as durq's
 SYNCS = ("full", "normal")
 
@@ -481,20 +480,6 @@ def report(run: Run, sizes: Sizes, info: dict[str, str], seconds: float) -> str:
     )
 
 
-def write_section(text: str) -> None:
-    """Replace the core section of docs/benchmarks.md, keeping the other helpers' sections."""
-    DOCS.parent.mkdir(exist_ok=True)
-    current = DOCS.read_text() if DOCS.exists() else INTRO
-    block = f"{START}\n{text}\n{END}"
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        _, _, tail = rest.partition(END)
-        current = head + block + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small N, 1 repetition")
@@ -521,8 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_write:
-        write_section(text)
-        print(f"\nwritten to {DOCS}")
+        docs_section.write_section("core", text, INTRO)
+        print(f"\nwritten to {docs_section.DOCS}")
     return 0
 
 

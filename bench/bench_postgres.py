@@ -24,17 +24,15 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
 import _common
+import docs_section
 import pickup
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-START, END = "<!-- postgres:start -->", "<!-- postgres:end -->"
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_PICKUP_MS = 5.0  # issue 6: median pickup on an idle PostgreSQL queue
 
@@ -135,20 +133,6 @@ def report(server: str, timings: list[tuple[str, int, float]], pickups: list[flo
     )
 
 
-def write_section(text: str) -> None:
-    """Replace the postgres section of docs/benchmarks.md, keeping the other sections."""
-    DOCS.parent.mkdir(exist_ok=True)
-    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    block = f"{START}\n{text}\n{END}"
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        _, _, tail = rest.partition(END)
-        current = head + block + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -163,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(args.db, timings, pickups)
     print(text)
     if not args.no_write:
-        write_section(text)
+        docs_section.write_section("postgres", text)
     return 0
 
 

@@ -19,14 +19,13 @@ import sys
 import time
 from pathlib import Path
 
+import docs_section
 import durq
 from durq.dashboard.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = ROOT / "var" / "bench-dashboard.db"
 URL = f"sqlite:///{DB}?synchronous=normal"
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- dashboard:start -->", "<!-- dashboard:end -->"
 
 TOTAL = 1_000_000
 BATCH = 50_000
@@ -132,7 +131,6 @@ def measure(runs: int) -> list[tuple[str, str, float]]:
 
 def table(results: list[tuple[str, str, float]], runs: int) -> str:
     lines = [
-        START,
         "### Dashboard with 1,000,000 jobs (SQLite)",
         "",
         f"`python bench/dashboard.py`: median of {runs} GETs through Starlette's TestClient "
@@ -154,20 +152,7 @@ def table(results: list[tuple[str, str, float]], runs: int) -> str:
         "Why a request is over the target, and what would fix it: docs/dashboard.md, "
         '"Performance" (the cost is in the queue\'s query, not in the page).'
     )
-    lines.append(END)
     return "\n".join(lines)
-
-
-def write(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, _, rest = text.partition(START)
-        _, _, tail = rest.partition(END)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
 
 
 def main() -> None:
@@ -179,8 +164,8 @@ def main() -> None:
     build(args.rebuild)
     results = measure(args.runs)
     if not args.no_write:
-        write(table(results, args.runs))
-        print(f"wrote {DOC}", file=sys.stderr)
+        docs_section.write_section("dashboard", table(results, args.runs))
+        print(f"wrote {docs_section.DOCS}", file=sys.stderr)
 
 
 if __name__ == "__main__":

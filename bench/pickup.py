@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docs_section
 import durq
 
 HERE = Path(__file__).resolve().parent
-DOCS = HERE.parent / "docs" / "benchmarks.md"
-START, END = "<!-- pickup:start -->", "<!-- pickup:end -->"
 QUEUE = "pickup"  # its own queue, so a shared database's other jobs do not interfere
 TARGET_MEDIAN_MS = 5.0  # issue 3: median pickup on an idle SQLite queue
 
@@ -139,20 +138,6 @@ def report(url: str, acked: list[float], called: list[float]) -> str:
     )
 
 
-def write_section(text: str) -> None:
-    """Replace the pickup section of docs/benchmarks.md, keeping the other sections."""
-    DOCS.parent.mkdir(exist_ok=True)
-    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    block = f"{START}\n{text}\n{END}"
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        _, _, tail = rest.partition(END)
-        current = head + block + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="queue URL (default: a fresh SQLite file)")
@@ -166,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(url, acked, called)
     print(text)
     if not args.no_write:
-        write_section(text)
+        docs_section.write_section("pickup", text)
     return 0
 
 

@@ -24,7 +24,7 @@ from durq import cli_format as fmt
 from durq.backends import DEFAULT_URL, connect
 from durq.durations import parse_duration
 from durq.errors import DurqError, InvalidJob, JobNotFound
-from durq.job import FINISHED_STATES, JSON, Job, JobState
+from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JSON, Job, JobState
 from durq.queue import DEFAULT_LEASE, JobQueue
 from durq.validation import encode_json
 
@@ -98,7 +98,7 @@ def _state_choice(states: Sequence[JobState]) -> click.Choice[str]:
 
 ALL_STATES = _state_choice(list(JobState))
 FINISHED = _state_choice(sorted(FINISHED_STATES))
-CANCELLABLE = _state_choice([JobState.QUEUED, JobState.UNPROCESSABLE])
+CANCELLABLE = _state_choice(sorted(CANCELLABLE_STATES))
 
 
 if TYPE_CHECKING:
@@ -572,8 +572,7 @@ def jobs_cancel(env: Env, ids: tuple[str, ...], state: str | None, queue_name: s
         n = q.cancel_all(state, queue=queue_name)
         click.echo(f"cancelled {n} job{'s' * (n != 1)}")
         return
-    allowed = frozenset({JobState.QUEUED, JobState.UNPROCESSABLE})
-    _act_on_ids(q, ids, verb="cancel", past="cancelled", allowed=allowed, act=q.cancel)
+    _act_on_ids(q, ids, verb="cancel", past="cancelled", allowed=CANCELLABLE_STATES, act=q.cancel)
 
 
 @jobs.command("delete")
@@ -805,7 +804,7 @@ def import_(env: Env, source: IO[str]) -> None:
     envvar="DURQ_DASHBOARD_TOKEN",
     show_envvar=True,
     default=None,
-    help="Require this token (Authorization: Bearer, or the login page) on every request.",
+    help="Require this token (Authorization: Bearer, or the login page) for pages and the API.",
 )
 @pass_env
 def dashboard(env: Env, host: str, port: int, token: str | None) -> None:

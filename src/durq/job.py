@@ -25,6 +25,8 @@ class JobState(enum.StrEnum):
 
 
 FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.UNPROCESSABLE, JobState.CANCELLED})
+# A running job is not cancelled under its worker: it is failed or released by that worker.
+CANCELLABLE_STATES = frozenset({JobState.QUEUED, JobState.UNPROCESSABLE})
 
 
 class Outcome(enum.StrEnum):

@@ -145,7 +145,11 @@ class JobQueue(abc.ABC):
         """``complete(job, result)`` then ``claim(...)``: the finished job and the next one.
 
         Backends that can do both in one transaction (one durable commit per job drained)
-        override this; the completion is never undone by the claim.
+        override this. Arguments are checked before anything is written. If the backend
+        itself fails (``BackendError``: disk full, connection lost), a one-transaction
+        override leaves nothing done: the job is still running under the caller's lease,
+        and when that lease runs out it is claimed and run again, as after a crash. The
+        default made of two calls may leave the completion done and the claim not.
         """
         done = self.complete(job, result)
         return done, self.claim(worker_id, queues, lease)

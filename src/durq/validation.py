@@ -7,6 +7,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from durq.errors import InvalidJob
 from durq.job import JSON, Job, JobState
@@ -71,6 +72,14 @@ def whole_number(value: object, what: str, minimum: int | None = None) -> int:
     return value
 
 
+def page_limit(value: object) -> int:
+    """How many jobs one page of ``list_jobs`` may hold: 1 to 1000."""
+    limit = whole_number(value, "limit", minimum=1)
+    if limit > 1000:
+        raise InvalidJob(f"limit must be at most 1000, not {limit}")
+    return limit
+
+
 def seconds(value: object, what: str, *, allow_zero: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidJob(f"{what} must be a finite number of seconds, not {value!r}")
@@ -126,11 +135,57 @@ def job_options(
     seconds(timeout, "timeout", allow_zero=False)
 
 
+def moment(value: object, what: str) -> datetime:
+    """A point in time from outside: a timezone-aware ``datetime`` (naive ones are ambiguous)."""
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidJob(f"{what} must be a timezone-aware datetime, not {value!r}")
+    return value
+
+
 def importable(job: Job) -> None:
     """What ``import_jobs`` takes: a queued job with a UUID id and valid options."""
-    if JobState(job.state) is not JobState.QUEUED:
+    if job.state not in (JobState.QUEUED, JobState.QUEUED.value):
         raise InvalidJob(f"job {job.id} is {job.state}: only queued jobs can be imported")
     job_options(job.queue, job.priority, 0.0, job.max_attempts, job.timeout)
     job_id(job.id)
     whole_number(job.attempts, "attempts", minimum=0)
     dedupe_key(job.dedupe_key)
+    moment(job.run_at, "run_at")
+    moment(job.created_at, "created_at")
+
+
+def claimed(job: object) -> Job:
+    """The job handed to heartbeat/complete/fail/release: one that ``claim`` returned."""
+    if not isinstance(job, Job):
+        raise InvalidJob(f"expected a Job returned by claim, not {job!r}")
+    return job
+
+
+def throughput_steps(window: object, step: object) -> tuple[float, int]:
+    """``throughput``'s window and step as (step in seconds, number of steps)."""
+    if not isinstance(window, timedelta) or not isinstance(step, timedelta):
+        raise InvalidJob("throughput's window and step must be timedeltas")
+    step_s = step.total_seconds()
+    if step_s <= 0 or window.total_seconds() < step_s:
+        raise InvalidJob("throughput needs a step > 0 and a window of at least one step")
+    return step_s, int(window.total_seconds() // step_s)
+
+
+def duration_buckets(buckets: Iterable[object]) -> list[float]:
+    """Histogram bucket bounds in seconds, sorted; infinity is allowed, NaN is not."""
+    bounds = []
+    for bound in buckets:
+        if isinstance(bound, bool) or not isinstance(bound, int | float) or math.isnan(bound):
+            raise InvalidJob(f"a duration bucket must be a number of seconds, not {bound!r}")
+        bounds.append(float(bound))
+    return sorted(bounds)
+
+
+def claim_options(
+    worker_id: object, queues: Iterable[str] | None, lease: object
+) -> tuple[str, ...] | None:
+    """What every claim takes; returns the queue names, checked and without repeats."""
+    label(worker_id, "worker_id")
+    checked = queue_names(queues)
+    seconds(lease, "lease", allow_zero=False)
+    return checked

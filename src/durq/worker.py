@@ -325,6 +325,9 @@ class Worker:
     def _time_out(self, job: Job, lease_held: bool) -> NoReturn:
         error = f"timed out after {job.timeout:g} s"
         code = TIMEOUT_EXIT_CODE
+        # The handler thread is still running: once the job is failed (and maybe queued
+        # again) another worker may start it, so recording that is the last thing done.
+        self._deregister()
         if lease_held:
             try:
                 failed = self.queue.fail(job, error, retry=True)
@@ -334,12 +337,15 @@ class Worker:
                 self._log(job, logging.ERROR, f"{error}; lease lost ({exc}); exiting")
             except DurqError as exc:
                 self._log(job, logging.ERROR, f"{error}; could not record it ({exc}); exiting")
-        self._deregister()
         self._exit(code)
 
     def _abandon(self, job: Job, lease_held: bool, elapsed: float, why: str) -> NoReturn:
         """Release the still-running job and leave: its handler thread cannot be stopped."""
         code = 0
+        # The handler thread is still running: once the job is released another worker may
+        # start it, so the release is the last write before the process ends.
+        self._deregister()
+        log.info("worker %s stopping (%s) after %d jobs", self.worker_id, why, self.jobs_done)
         if lease_held:
             try:
                 self._release(job, elapsed, why)
@@ -347,8 +353,6 @@ class Worker:
                 # The job stays running until its lease expires, then another worker takes it.
                 self._log(job, logging.ERROR, f"could not release ({exc})")
                 code = 1
-        self._deregister()
-        log.info("worker %s stopped (%s) after %d jobs", self.worker_id, why, self.jobs_done)
         self._exit(code)
 
     @staticmethod

@@ -200,6 +200,11 @@ def test_bulk_actions_span_batches(queue: durq.JobQueue) -> None:
     assert queue.cancel_all("queued") == 1201
     assert queue.resubmit_all("cancelled") == 1201
     assert queue.stats()["queues"]["default"]["queued"] == 1201
+    # With a queue filter, across batches, leaving the other queue's jobs alone.
+    queue.enqueue_many(range(1100), queue="other", priority=5)
+    assert queue.cancel_all("queued", queue="other") == 1100
+    counts = queue.stats()["queues"]
+    assert counts["other"]["cancelled"] == 1100 and counts["default"]["queued"] == 1201
 
 
 def test_resubmit_all_leaves_jobs_a_live_dedupe_key_blocks(queue: durq.JobQueue) -> None:
@@ -331,12 +336,21 @@ def test_throughput_shape(queue: durq.JobQueue) -> None:
         assert counts.keys() == {o.value for o in Outcome}
     totals = {o.value: sum(c[o.value] for _, c in steps) for o in Outcome}
     assert totals["succeeded"] == 2 and totals["unprocessable"] == 1 and totals["failed"] == 0
-    with pytest.raises(durq.InvalidJob):
-        queue.throughput(window=timedelta(minutes=1), step=timedelta(0))
+    for window, step in [
+        (timedelta(minutes=1), timedelta(0)),
+        (timedelta(minutes=1), timedelta(minutes=2)),
+        (5, timedelta(minutes=1)),
+        (timedelta(minutes=5), 60),
+    ]:
+        with pytest.raises(durq.InvalidJob):
+            queue.throughput(window=window, step=step)  # type: ignore[arg-type]
 
 
 def test_attempt_durations_shape(queue: durq.JobQueue) -> None:
     assert queue.attempt_durations([0.1, 1.0]) == {}
+    for bad in ([float("nan")], ["1"], [True]):
+        with pytest.raises(durq.InvalidJob):
+            queue.attempt_durations(bad)
     queue.enqueue_many(range(3))
     slow = queue.claim("w")
     assert slow is not None
@@ -354,6 +368,9 @@ def test_attempt_durations_shape(queue: durq.JobQueue) -> None:
     assert 0.3 <= total < 100
     failed, failed_total = durations["unprocessable"]
     assert failed[1:] == [1, 1, 1] and failed[0] <= 1 and 0 <= failed_total < 50
+    # Prometheus's last bucket is +Inf: it holds every finished attempt.
+    infinite = queue.attempt_durations([float("inf")])
+    assert infinite["succeeded"][0] == [2, 2] and infinite["unprocessable"][0] == [1, 1]
 
 
 @pytest.mark.parametrize(
@@ -368,6 +385,10 @@ def test_attempt_durations_shape(queue: durq.JobQueue) -> None:
         {"payload": float("nan")},
         {"queue": "bad name"},
         {"max_attempts": 0},
+        {"state": "done"},
+        {"run_at": "2026-01-01T00:00:00Z"},
+        {"run_at": datetime(2026, 1, 1)},  # naive: which zone?
+        {"created_at": None},
     ],
     ids=repr,
 )

@@ -196,6 +196,16 @@ def test_a_bad_lease(busy: durq.JobQueue) -> None:
         check_refused(busy, InvalidJob, busy.complete_and_claim, job, worker_id="w", lease=lease)
 
 
+def test_a_job_that_claim_did_not_return(busy: durq.JobQueue) -> None:
+    for job in [None, "x", running_job(busy).id, {"id": running_job(busy).id}]:
+        check_refused(busy, InvalidJob, busy.heartbeat, job)
+        check_refused(busy, InvalidJob, busy.complete, job)
+        check_refused(busy, InvalidJob, busy.fail, job, "e")
+        check_refused(busy, InvalidJob, busy.release, job)
+        check_refused(busy, InvalidJob, busy.complete_and_claim, job, worker_id="w")
+        check_refused(busy, InvalidJob, busy.fail_and_claim, job, "e", worker_id="w")
+
+
 def test_an_unknown_id(busy: durq.JobQueue) -> None:
     for job_id in [UNKNOWN_ID, "nope", ""]:
         check_refused(busy, JobNotFound, busy.get, job_id)

@@ -42,6 +42,14 @@ def integrity(path: Path) -> str:
         conn.close()
 
 
+def registered_queues(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {row[0] for row in conn.execute("SELECT name FROM durq_queues")}
+    finally:
+        conn.close()
+
+
 def test_a_full_disk_fails_enqueue_and_the_queue_recovers(tiny_disk: Path) -> None:
     filler = tiny_disk / "filler"
     filler.write_bytes(b"\xff" * 256 * 1024)  # freed at the end to make room again
@@ -54,6 +62,10 @@ def test_a_full_disk_fails_enqueue_and_the_queue_recovers(tiny_disk: Path) -> No
     assert str(path) in str(raised.value) and "\n" not in str(raised.value)
     assert len(acknowledged) > 10  # it did fill up with jobs, not fail at once
     assert isinstance(raised.value.__cause__, sqlite3.Error)
+
+    # A first job for a new queue fails too; its queue must not be taken as registered.
+    with pytest.raises(durq.BackendError):
+        q.enqueue({"n": "new queue", "pad": "x" * 8000}, queue="late")
 
     # A worker keeps going on the full disk as far as it can; whatever it manages is whole.
     try:
@@ -75,6 +87,8 @@ def test_a_full_disk_fails_enqueue_and_the_queue_recovers(tiny_disk: Path) -> No
     # it keeps growing into whatever is freed.)
     filler.unlink()
     more = q.enqueue({"n": "after"})
+    late = q.enqueue({"n": "late"}, queue="late")
+    assert registered_queues(path) == {"default", "late"}  # claim(queues=None) looks there
     job = q.claim("w")
     assert job is not None and job.id in acknowledged
     assert q.complete(job, "ok").state is JobState.SUCCEEDED
@@ -82,7 +96,8 @@ def test_a_full_disk_fails_enqueue_and_the_queue_recovers(tiny_disk: Path) -> No
     assert integrity(path) == "ok"
     with durq.connect(f"sqlite:///{path}") as fresh:
         assert fresh.get(job.id).result == "ok"
-        assert len(fresh.list_jobs(limit=1000)) == len(acknowledged) + 1
+        assert len(fresh.list_jobs(limit=1000)) == len(acknowledged) + 2
+        assert fresh.get(late.id).state is JobState.QUEUED
         another = fresh.claim("fresh")
         assert another is not None and another.id != job.id
         fresh.complete(another)

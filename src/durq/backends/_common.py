@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from durq.errors import InvalidJob
-from durq.job import JobState, Outcome
+from durq.errors import InvalidJob, InvalidState, JobNotFound
+from durq.job import FINISHED_STATES, JobState, Outcome
 
 
 def _dt(value: float) -> datetime:
@@ -20,6 +20,31 @@ def state_value(value: JobState | str) -> str:
     except ValueError:
         names = ", ".join(s.value for s in JobState)
         raise InvalidJob(f"unknown state {value!r}: use one of {names}") from None
+
+
+def refusal(job_id: str, state: str | None, action: str) -> Exception:
+    """Why ``action`` changed nothing: no such job (``state`` None), or not in that state."""
+    if state is None:
+        return JobNotFound(f"no job {job_id}")
+    return InvalidState(f"cannot {action} job {job_id}: it is {state}")
+
+
+def bulk_state(state: str, allowed: frozenset[JobState]) -> None:
+    """A bulk action (resubmit or cancel every job of a filter) takes only ``allowed`` states."""
+    if JobState(state) not in allowed:
+        names = ", ".join(sorted(allowed))
+        raise InvalidState(f"only jobs that are {names} can be chosen for this, not {state}")
+
+
+def purge_states(older_than: object, states: Iterable[JobState | str] | None) -> list[str]:
+    """``purge``'s arguments checked; the finished states to purge, each once, in order."""
+    if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+        raise InvalidJob(f"older_than must be a timedelta of zero or more, not {older_than!r}")
+    chosen = sorted(FINISHED_STATES) if states is None else [state_value(s) for s in states]
+    for state in chosen:
+        if JobState(state) not in FINISHED_STATES:
+            raise InvalidState(f"purge deletes only finished jobs, not {state} ones")
+    return list(dict.fromkeys(chosen))
 
 
 def stats_shape(

@@ -27,11 +27,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from durq import validation
-from durq.backends._common import state_value, stats_shape, throughput_shape
+from durq.backends._common import (
+    bulk_state,
+    purge_states,
+    refusal,
+    state_value,
+    stats_shape,
+    throughput_shape,
+)
 from durq.backends._sql import load_migrations, load_queries
 from durq.errors import BackendError, InvalidJob, InvalidState, JobNotFound, LeaseLost
-from durq.ids import new_job_id
+from durq.ids import new_job_id, new_job_ids
 from durq.job import (
+    CANCELLABLE_STATES,
     FINISHED_STATES,
     JSON,
     Attempt,
@@ -65,7 +73,7 @@ _CLAIM = {
 # Any constant will do, as long as every durq uses the same one: it serializes migrations.
 _MIGRATION_LOCK = 0x6475_7271_6D69_6772  # "durqmigr"
 _BATCH = 500  # rows per transaction for bulk admin actions and purge
-_POOL_MAX = 4  # connections per process: the worker's main thread, its lease renewer, spares
+_POOL_MAX = 4  # connections per process: the worker's main thread, a handler's own, spares
 _CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
 _POOL_WAIT = 60.0  # seconds a caller waits for a free pooled connection
 
@@ -139,10 +147,16 @@ class PostgresQueue(JobQueue):
             options["connect_timeout"] = _CONNECT_TIMEOUT
         try:
             conn = psycopg.connect(self.url, **options)
-            _configure(conn)
         except psycopg.Error as exc:
             raise BackendError(
                 f"cannot connect to PostgreSQL at {self.where}: {_one_line(exc)}"
+            ) from exc
+        try:
+            _configure(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            raise BackendError(
+                f"cannot configure a connection to PostgreSQL at {self.where}: {_one_line(exc)}"
             ) from exc
         return conn
 
@@ -264,6 +278,8 @@ class PostgresQueue(JobQueue):
             raise BackendError(f"PostgreSQL at {self.where}: {_one_line(exc)}") from exc
 
     def close(self) -> None:
+        # After a fork the locks may have been copied while held by a parent's thread.
+        self._reset_if_forked()
         with self._lock, self._listen_lock:
             if self._pid == os.getpid():
                 if self._pool is not None:
@@ -286,26 +302,23 @@ class PostgresQueue(JobQueue):
 
     # -- producers ---------------------------------------------------------------------------
 
-    def _register_queue(self, conn: psycopg.Connection[Any], queue: str) -> None:
-        # Queues are never deleted, so once seen by this process it need not be written again.
-        if queue not in self._known_queues:
-            conn.execute(Q["register_queue"], {"queue": queue})
-            self._known_queues.add(queue)
-
     @contextmanager
     def _producing(
         self, queues: Iterable[str], *, pipelined: bool = True
     ) -> Iterator[psycopg.Connection[Any]]:
-        """A producer's transaction: the queue registry is written once per process."""
-        unknown = set(queues) - self._known_queues
-        try:
-            with self._transaction(producing=True, pipelined=pipelined) as conn:
-                for queue in sorted(unknown):
-                    self._register_queue(conn, queue)
-                yield conn
-        except BaseException:
-            self._known_queues -= unknown  # the registration was rolled back too
-            raise
+        """A producer's transaction, which registers each queue the first time it is used.
+
+        Queues are never deleted, so once registered they need not be written again. They
+        are remembered only after COMMIT: remembered earlier, a registration that then
+        rolled back would let another thread skip its own and leave a job in a queue that
+        ``claim`` (which asks the registry for queue names) never looks at.
+        """
+        unknown = sorted(set(queues) - self._known_queues)
+        with self._transaction(producing=True, pipelined=pipelined) as conn:
+            for queue in unknown:
+                conn.execute(Q["register_queue"], {"queue": queue})
+            yield conn
+        self._known_queues.update(unknown)
 
     def enqueue(
         self,
@@ -357,7 +370,7 @@ class PostgresQueue(JobQueue):
         texts = [validation.encode_json(p, "payload", limit) for p in payloads]
         if not texts:
             return []
-        ids = [new_job_id() for _ in texts]
+        ids = new_job_ids(len(texts))
         params = {
             "ids": ids,
             "payloads": texts,
@@ -430,9 +443,7 @@ class PostgresQueue(JobQueue):
     def claim(
         self, worker_id: str, queues: Sequence[str] | None = None, lease: float = DEFAULT_LEASE
     ) -> Job | None:
-        validation.label(worker_id, "worker_id")
-        checked = validation.queue_names(queues)
-        validation.seconds(lease, "lease", allow_zero=False)
+        checked = validation.claim_options(worker_id, queues, lease)
         with self._transaction(pipelined=True) as conn:
             return self._claim_in(conn, worker_id, checked, lease)
 
@@ -453,6 +464,7 @@ class PostgresQueue(JobQueue):
         )
 
     def heartbeat(self, job: Job, lease: float = DEFAULT_LEASE) -> Job:
+        validation.claimed(job)
         validation.seconds(lease, "lease", allow_zero=False)
         with self._transaction(pipelined=True) as conn:
             return self._fenced(conn, Q["heartbeat"], {"lease": float(lease)}, job)
@@ -476,15 +488,18 @@ class PostgresQueue(JobQueue):
         return failed
 
     def complete(self, job: Job, result: JSON = None) -> Job:
+        validation.claimed(job)
         text = self._result_text(result)
         with self._transaction(pipelined=True) as conn:
             return self._complete_in(conn, job, text)
 
     def fail(self, job: Job, error: str, retry: bool = True) -> Job:
+        validation.claimed(job)
         with self._transaction(pipelined=True) as conn:
             return self._fail_in(conn, job, error, retry)
 
     def release(self, job: Job) -> Job:
+        validation.claimed(job)
         with self._transaction(pipelined=True) as conn:
             released = self._fenced(conn, Q["release"], {}, job)
             conn.execute(Q["notify"], {"queue": released.queue})
@@ -499,10 +514,9 @@ class PostgresQueue(JobQueue):
         queues: Sequence[str] | None = None,
         lease: float = DEFAULT_LEASE,
     ) -> tuple[Job, Job | None]:
+        validation.claimed(job)
         text = self._result_text(result)
-        validation.label(worker_id, "worker_id")
-        checked = validation.queue_names(queues)
-        validation.seconds(lease, "lease", allow_zero=False)
+        checked = validation.claim_options(worker_id, queues, lease)
         with self._transaction(pipelined=True) as conn:
             done = self._complete_in(conn, job, text)
             return done, self._claim_in(conn, worker_id, checked, lease)
@@ -517,9 +531,8 @@ class PostgresQueue(JobQueue):
         queues: Sequence[str] | None = None,
         lease: float = DEFAULT_LEASE,
     ) -> tuple[Job, Job | None]:
-        validation.label(worker_id, "worker_id")
-        checked = validation.queue_names(queues)
-        validation.seconds(lease, "lease", allow_zero=False)
+        validation.claimed(job)
+        checked = validation.claim_options(worker_id, queues, lease)
         with self._transaction(pipelined=True) as conn:
             failed = self._fail_in(conn, job, error, retry)
             return failed, self._claim_in(conn, worker_id, checked, lease)
@@ -601,9 +614,7 @@ class PostgresQueue(JobQueue):
         if queue is not None:
             where.append("queue = %s")
             params.append(validation.queue_name(queue))
-        validation.whole_number(limit, "limit", minimum=1)
-        if limit > 1000:
-            raise InvalidJob(f"limit must be at most 1000, not {limit}")
+        validation.page_limit(limit)
         if before is not None:
             where.append("id < %s")
             params.append(str(before))
@@ -653,10 +664,7 @@ class PostgresQueue(JobQueue):
     def throughput(
         self, window: timedelta = timedelta(hours=1), step: timedelta = timedelta(minutes=1)
     ) -> list[tuple[datetime, dict[str, int]]]:
-        step_s = step.total_seconds()
-        if step_s <= 0 or window.total_seconds() < step_s:
-            raise InvalidJob("throughput needs a step > 0 and a window of at least one step")
-        n = int(window.total_seconds() // step_s)
+        step_s, n = validation.throughput_steps(window, step)
         with self._transaction() as conn:
             start = (self._now(conn) // step_s + 1 - n) * step_s
             rows = conn.execute(Q["finished_by_step"], {"start": start, "step": step_s})
@@ -664,7 +672,7 @@ class PostgresQueue(JobQueue):
         return throughput_shape(found, start, step_s, n)
 
     def attempt_durations(self, buckets: Sequence[float]) -> dict[str, tuple[list[int], float]]:
-        bounds = sorted(float(b) for b in buckets)
+        bounds = validation.duration_buckets(buckets)
         duration = "extract(epoch FROM finished_at - started_at)"
         columns = "".join(f", count(*) FILTER (WHERE {duration} <= %s)" for _ in bounds)
         sql = (
@@ -699,16 +707,12 @@ class PostgresQueue(JobQueue):
     @staticmethod
     def _refusal(conn: psycopg.Connection[Any], job_id: str, action: str) -> Exception:
         row = conn.execute(Q["get"], {"id": str(job_id)}).fetchone()
-        if row is None:
-            return JobNotFound(f"no job {job_id}")
-        return InvalidState(f"cannot {action} job {job_id}: it is {row[3]}")
+        return refusal(job_id, None if row is None else row[3], action)
 
     def _in_batches(
         self, state: str, queue: str | None, query: str, *, allowed: frozenset[JobState]
     ) -> int:
-        if JobState(state) not in allowed:
-            names = ", ".join(sorted(allowed))
-            raise InvalidState(f"only jobs that are {names} can be chosen for this, not {state}")
+        bulk_state(state, allowed)
         if queue is not None:
             validation.queue_name(queue)
         finder = Q["ids_in_state" if queue is None else "ids_in_state_and_queue"]
@@ -736,7 +740,7 @@ class PostgresQueue(JobQueue):
         return self._in_batches(state_value(state), queue, query, allowed=FINISHED_STATES)
 
     def cancel_all(self, state: JobState | str, queue: str | None = None) -> int:
-        allowed = frozenset({JobState.QUEUED, JobState.UNPROCESSABLE})
+        allowed = CANCELLABLE_STATES
         return self._in_batches(state_value(state), queue, Q["cancel_batch"], allowed=allowed)
 
     def delete(self, job_id: str) -> None:
@@ -746,15 +750,10 @@ class PostgresQueue(JobQueue):
                 raise self._refusal(conn, job_id, "delete")
 
     def purge(self, older_than: timedelta, states: Iterable[JobState | str] | None = None) -> int:
-        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-            raise InvalidJob(f"older_than must be a timedelta of zero or more, not {older_than!r}")
-        chosen = sorted(FINISHED_STATES) if states is None else [state_value(s) for s in states]
-        for state in chosen:
-            if JobState(state) not in FINISHED_STATES:
-                raise InvalidState(f"purge deletes only finished jobs, not {state} ones")
+        chosen = purge_states(older_than, states)
         params = {"older_than": older_than.total_seconds(), "limit": _BATCH}
         deleted = 0
-        for state in dict.fromkeys(chosen):
+        for state in chosen:
             while True:
                 # Each batch is its own short transaction, so workers wait at most one batch.
                 with self._transaction() as conn:

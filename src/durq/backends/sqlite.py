@@ -5,7 +5,8 @@ How it stays safe and fast:
 - Every write is one ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front, so two
   writers never deadlock upgrading a read lock, and ``database is locked`` never escapes.
 - One connection per process, opened lazily and opened anew in a forked child; a lock makes
-  it safe to share between threads (the worker renews leases from a second thread).
+  it safe to share between threads (the worker's main thread renews leases and records
+  outcomes while a handler, in a thread of its own, may enqueue jobs).
 - Claim is one ``UPDATE … RETURNING`` whose inner ``SELECT`` walks ``durq_jobs_ready``, a
   partial index of queued rows in claim order, so finished rows never slow it down.
 """
@@ -26,11 +27,19 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from durq import validation
-from durq.backends._common import state_value, stats_shape, throughput_shape
+from durq.backends._common import (
+    bulk_state,
+    purge_states,
+    refusal,
+    state_value,
+    stats_shape,
+    throughput_shape,
+)
 from durq.backends._sql import load_migrations, load_queries
-from durq.errors import BackendError, InvalidJob, InvalidState, JobNotFound, LeaseLost
+from durq.errors import BackendError, InvalidState, JobNotFound, LeaseLost
 from durq.ids import new_job_id, new_job_ids
 from durq.job import (
+    CANCELLABLE_STATES,
     FINISHED_STATES,
     JSON,
     Attempt,
@@ -332,10 +341,21 @@ class SQLiteQueue(JobQueue):
             now,
         )
 
-    def _register_queue(self, conn: sqlite3.Connection, queue: str) -> None:
-        # Queues are never deleted, so once seen by this process it need not be written again.
-        if queue not in self._known_queues:
-            conn.execute(Q["register_queue"], (queue,))
+    @contextmanager
+    def _producing(self, queue: str) -> Iterator[sqlite3.Connection]:
+        """A producer's transaction, which registers ``queue`` the first time it is used.
+
+        Queues are never deleted, so once registered it need not be written again. The
+        queue is remembered only after COMMIT: remembered earlier, a registration that then
+        rolled back would let another thread skip its own and leave a job in a queue that
+        ``claim`` (which asks the registry for queue names) never looks at.
+        """
+        new = queue not in self._known_queues
+        with self._write() as conn:
+            if new:
+                conn.execute(Q["register_queue"], (queue,))
+            yield conn
+        if new:
             self._known_queues.add(queue)
 
     def enqueue(
@@ -353,21 +373,12 @@ class SQLiteQueue(JobQueue):
         validation.dedupe_key(dedupe_key)
         now = time.time()
         row = self._job_row(payload, queue, priority, delay, max_attempts, timeout, dedupe_key, now)
-        known = queue in self._known_queues
-        try:
-            with self._write() as conn:
-                if dedupe_key is not None:
-                    existing = conn.execute(
-                        Q["find_live_duplicate"], (queue, dedupe_key)
-                    ).fetchone()
-                    if existing is not None:
-                        return _job(existing)
-                self._register_queue(conn, queue)
-                conn.execute(Q["insert_job"], row)
-        except BaseException:
-            if not known:
-                self._known_queues.discard(queue)  # the registration was rolled back too
-            raise
+        with self._producing(queue) as conn:
+            if dedupe_key is not None:
+                existing = conn.execute(Q["find_live_duplicate"], (queue, dedupe_key)).fetchone()
+                if existing is not None:
+                    return _job(existing)
+            conn.execute(Q["insert_job"], row)
         return self._new_job(row, json.loads(row[2]), _dt(now), _dt(row[4]))
 
     def enqueue_many(
@@ -390,15 +401,8 @@ class SQLiteQueue(JobQueue):
             (job_id, queue, text, priority, now + delay, max_attempts, timeout, None, now, now)
             for job_id, text in zip(new_job_ids(len(texts)), texts, strict=True)
         ]
-        known = queue in self._known_queues
-        try:
-            with self._write() as conn:
-                self._register_queue(conn, queue)
-                conn.executemany(Q["insert_job"], rows)
-        except BaseException:
-            if not known:
-                self._known_queues.discard(queue)
-            raise
+        with self._producing(queue) as conn:
+            conn.executemany(Q["insert_job"], rows)
         # One decode for the whole batch (the jobs carry the payloads as stored, not the
         # caller's objects) and one datetime for all: per-job costs add up at 1,000 a batch.
         stored = json.loads("[" + ",".join(row[2] for row in rows) + "]")
@@ -524,9 +528,7 @@ class SQLiteQueue(JobQueue):
     def claim(
         self, worker_id: str, queues: Sequence[str] | None = None, lease: float = DEFAULT_LEASE
     ) -> Job | None:
-        validation.label(worker_id, "worker_id")
-        checked = validation.queue_names(queues)
-        validation.seconds(lease, "lease", allow_zero=False)
+        checked = validation.claim_options(worker_id, queues, lease)
         with self._write() as conn:
             row = self._claim_in(conn, worker_id, checked, lease)
         return None if row is None else _job(row)
@@ -546,6 +548,7 @@ class SQLiteQueue(JobQueue):
         )
 
     def heartbeat(self, job: Job, lease: float = DEFAULT_LEASE) -> Job:
+        validation.claimed(job)
         validation.seconds(lease, "lease", allow_zero=False)
         now = time.time()
         with self._write() as conn:
@@ -582,17 +585,20 @@ class SQLiteQueue(JobQueue):
         return validation.encode_json(result, "result", self.settings.max_payload_bytes)
 
     def complete(self, job: Job, result: JSON = None) -> Job:
+        validation.claimed(job)
         text = self._result_text(result)
         with self._write() as conn:
             row = self._complete_in(conn, job, text)
         return _job(row)
 
     def fail(self, job: Job, error: str, retry: bool = True) -> Job:
+        validation.claimed(job)
         with self._write() as conn:
             row = self._fail_in(conn, job, str(error), retry)
         return _job(row)
 
     def release(self, job: Job) -> Job:
+        validation.claimed(job)
         now = time.time()
         with self._write() as conn:
             released = self._fenced(conn, Q["release"], (now, now, job.id, job.lease_token), job)
@@ -610,10 +616,9 @@ class SQLiteQueue(JobQueue):
         queues: Sequence[str] | None = None,
         lease: float = DEFAULT_LEASE,
     ) -> tuple[Job, Job | None]:
+        validation.claimed(job)
         text = self._result_text(result)
-        validation.label(worker_id, "worker_id")
-        checked = validation.queue_names(queues)
-        validation.seconds(lease, "lease", allow_zero=False)
+        checked = validation.claim_options(worker_id, queues, lease)
         with self._write() as conn:
             done = self._complete_in(conn, job, text)
             row = self._claim_in(conn, worker_id, checked, lease)
@@ -629,9 +634,8 @@ class SQLiteQueue(JobQueue):
         queues: Sequence[str] | None = None,
         lease: float = DEFAULT_LEASE,
     ) -> tuple[Job, Job | None]:
-        validation.label(worker_id, "worker_id")
-        checked = validation.queue_names(queues)
-        validation.seconds(lease, "lease", allow_zero=False)
+        validation.claimed(job)
+        checked = validation.claim_options(worker_id, queues, lease)
         with self._write() as conn:
             failed = self._fail_in(conn, job, str(error), retry)
             row = self._claim_in(conn, worker_id, checked, lease)
@@ -696,9 +700,7 @@ class SQLiteQueue(JobQueue):
             # order) instead of sorting a whole queue's queued rows out of durq_jobs_ready.
             where.append("queue = ?" if state is not None else "+queue = ?")
             params.append(validation.queue_name(queue))
-        validation.whole_number(limit, "limit", minimum=1)
-        if limit > 1000:
-            raise InvalidJob(f"limit must be at most 1000, not {limit}")
+        validation.page_limit(limit)
         if before is not None:
             where.append("id < ?")
             params.append(str(before))
@@ -757,24 +759,21 @@ class SQLiteQueue(JobQueue):
     def throughput(
         self, window: timedelta = timedelta(hours=1), step: timedelta = timedelta(minutes=1)
     ) -> list[tuple[datetime, dict[str, int]]]:
-        step_s = step.total_seconds()
-        if step_s <= 0 or window.total_seconds() < step_s:
-            raise InvalidJob("throughput needs a step > 0 and a window of at least one step")
-        n = int(window.total_seconds() // step_s)
+        step_s, n = validation.throughput_steps(window, step)
         start = (time.time() // step_s + 1 - n) * step_s
         with self._read() as conn:
             rows = conn.execute(Q["finished_by_step"], {"start": start, "step": step_s}).fetchall()
         return throughput_shape(rows, start, step_s, n)
 
     def attempt_durations(self, buckets: Sequence[float]) -> dict[str, tuple[list[int], float]]:
-        bounds = sorted(float(b) for b in buckets)
-        columns = "".join(f", sum(finished_at - started_at <= {b!r})" for b in bounds)
+        bounds = validation.duration_buckets(buckets)
+        columns = "".join(", sum(finished_at - started_at <= ?)" for _ in bounds)
         sql = (
             f"SELECT outcome, count(*), total(finished_at - started_at){columns} "
             "FROM durq_attempts WHERE finished_at IS NOT NULL GROUP BY outcome"
         )
         with self._read() as conn:
-            rows = conn.execute(sql).fetchall()
+            rows = conn.execute(sql, bounds).fetchall()
         return {r[0]: ([*(int(n) for n in r[3:]), r[1]], float(r[2])) for r in rows}
 
     def resubmit(self, job_id: str) -> Job:
@@ -800,16 +799,12 @@ class SQLiteQueue(JobQueue):
     @staticmethod
     def _refusal(conn: sqlite3.Connection, job_id: str, action: str) -> Exception:
         row = conn.execute(Q["get"], (str(job_id),)).fetchone()
-        if row is None:
-            return JobNotFound(f"no job {job_id}")
-        return InvalidState(f"cannot {action} job {job_id}: it is {row[3]}")
+        return refusal(job_id, None if row is None else row[3], action)
 
     def _in_batches(
         self, state: str, queue: str | None, sql: str, *, allowed: frozenset[JobState]
     ) -> int:
-        if JobState(state) not in allowed:
-            names = ", ".join(sorted(allowed))
-            raise InvalidState(f"only jobs that are {names} can be chosen for this, not {state}")
+        bulk_state(state, allowed)
         if queue is not None:
             validation.queue_name(queue)
         done, after = 0, ""
@@ -817,30 +812,30 @@ class SQLiteQueue(JobQueue):
             now = time.time()
             params = {"state": state, "queue": queue, "after": after, "limit": _BATCH}
             with self._write() as conn:
-                finder = Q["ids_in_state" if queue is None else "ids_in_state_and_queue"]
-                finder = finder.format(jobs_in_state=jobs_in_state(state))
+                if state == JobState.QUEUED:
+                    finder = Q["ids_queued" if queue is None else "ids_queued_in_queue"]
+                else:
+                    finder = Q["ids_in_state" if queue is None else "ids_in_state_and_queue"]
+                    finder = finder.format(jobs_in_state=jobs_in_state(state))
                 ids = [r[0] for r in conn.execute(finder, params)]
                 if not ids:
                     return done
                 marks = ",".join("?" * len(ids))
                 cur = conn.execute(sql.format(marks=marks), (now, state, *ids))
                 done += cur.rowcount
+                if state == JobState.QUEUED and cur.rowcount < len(ids):
+                    # Some chosen jobs stayed queued (``sql`` keeps them): they would be
+                    # chosen again forever. No caller does this; refuse rather than spin.
+                    raise RuntimeError("a bulk action on queued jobs must take them out of queued")
                 after = ids[-1]
 
     def resubmit_all(self, state: JobState | str, queue: str | None = None) -> int:
-        sql = (
-            "UPDATE OR IGNORE durq_jobs SET state = 'queued', attempts = 0, run_at = ?1, "
-            "result = NULL, last_error = NULL, updated_at = ?1 "
-            "WHERE state = ?2 AND id IN ({marks})"
-        )
+        sql = Q["resubmit_chosen"]
         return self._in_batches(state_value(state), queue, sql, allowed=FINISHED_STATES)
 
     def cancel_all(self, state: JobState | str, queue: str | None = None) -> int:
-        sql = (
-            "UPDATE durq_jobs SET state = 'cancelled', updated_at = ?1 "
-            "WHERE state = ?2 AND id IN ({marks})"
-        )
-        allowed = frozenset({JobState.QUEUED, JobState.UNPROCESSABLE})
+        sql = Q["cancel_chosen"]
+        allowed = CANCELLABLE_STATES
         return self._in_batches(state_value(state), queue, sql, allowed=allowed)
 
     def delete(self, job_id: str) -> None:
@@ -850,15 +845,10 @@ class SQLiteQueue(JobQueue):
             conn.execute(Q["delete_attempts"], (str(job_id),))
 
     def purge(self, older_than: timedelta, states: Iterable[JobState | str] | None = None) -> int:
-        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-            raise InvalidJob(f"older_than must be a timedelta of zero or more, not {older_than!r}")
-        chosen = sorted(FINISHED_STATES) if states is None else [state_value(s) for s in states]
-        for state in chosen:
-            if JobState(state) not in FINISHED_STATES:
-                raise InvalidState(f"purge deletes only finished jobs, not {state} ones")
+        chosen = purge_states(older_than, states)
         cutoff = time.time() - older_than.total_seconds()
         deleted = 0
-        for state in dict.fromkeys(chosen):
+        for state in chosen:
             after = ""
             while True:
                 # Each batch is its own short transaction, so workers wait at most one batch.

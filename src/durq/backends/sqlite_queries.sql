@@ -123,6 +123,26 @@ SELECT id FROM {jobs_in_state} AND id > :after ORDER BY id LIMIT :limit
 -- name: ids_in_state_and_queue
 SELECT id FROM {jobs_in_state} AND queue = :queue AND id > :after ORDER BY id LIMIT :limit
 
+-- name: resubmit_chosen
+-- Templates for _in_batches: {marks} becomes one ? per chosen id. OR IGNORE: a job whose
+-- dedupe_key a live job holds stays where it is.
+UPDATE OR IGNORE durq_jobs SET state = 'queued', attempts = 0, run_at = ?1,
+    result = NULL, last_error = NULL, updated_at = ?1
+WHERE state = ?2 AND id IN ({marks})
+
+-- name: cancel_chosen
+UPDATE durq_jobs SET state = 'cancelled', updated_at = ?1 WHERE state = ?2 AND id IN ({marks})
+
+-- name: ids_queued
+-- Queued jobs are indexed by (queue, priority, run_at), not id: paging them by id would sort
+-- the whole index for every batch. The bulk action on them (cancel) takes each chosen job out
+-- of the index, so the index's first rows are always ones not seen yet: no cursor needed.
+SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready WHERE state = 'queued' LIMIT :limit
+
+-- name: ids_queued_in_queue
+SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready
+WHERE state = 'queued' AND queue = :queue LIMIT :limit
+
 -- name: delete_attempts
 DELETE FROM durq_attempts WHERE job_id = ?
 

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from durq.dashboard.security import CSRF_FIELD
-from durq.job import FINISHED_STATES, JobState
+from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JobState
 
 HERE = Path(__file__).resolve().parent
 FLASH_COOKIE = "durq_flash"
@@ -74,7 +74,7 @@ def allowed_actions(state: JobState) -> list[str]:
     actions = []
     if state in FINISHED_STATES:
         actions.append("resubmit")
-    if state in (JobState.QUEUED, JobState.UNPROCESSABLE):
+    if state in CANCELLABLE_STATES:
         actions.append("cancel")
     if state in FINISHED_STATES:
         actions.append("delete")

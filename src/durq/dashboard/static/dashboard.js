@@ -19,9 +19,11 @@ function refresh(region) {
   fetch(region.dataset.live, { credentials: "same-origin", headers: { Accept: "text/html" } })
     .then((response) => {
       // Sent to the login form (the session ended): reload, so the whole page goes there.
-      if (response.redirected || response.status === 401) window.location.reload();
-      else if (response.status === 200) return response.text();
-      return null;
+      if (response.redirected || response.status === 401) {
+        window.location.reload();
+        return null;
+      }
+      return response.status === 200 ? response.text() : null;
     })
     .then((html) => {
       if (html !== null && region.innerHTML !== html) region.innerHTML = html;
