@@ -158,8 +158,8 @@ def test_transfer_payloads_are_transfers() -> None:
 def test_workers_apply_the_demo_transfers_and_the_ledger_verifies(
     queue_url: str, python_env: dict[str, str], tmp_path: Path
 ) -> None:
-    if not queue_url.startswith("sqlite:"):
-        pytest.skip("the default ledger location is beside an SQLite queue file")
+    # The default ledger: beside an SQLite queue's file (tmp_path/durq.db), else (PostgreSQL)
+    # in the working directory, which is tmp_path for every process here.
     env = dict(python_env, DURQ_DEMO_FAIL_RATE="0", DURQ_DEMO_WORK="0")
     env.pop("DURQ_DEMO_DB", None)
     rng = random.Random(1)
@@ -167,7 +167,10 @@ def test_workers_apply_the_demo_transfers_and_the_ledger_verifies(
         jobs = queue.enqueue_many([demo.transfer_payload(rng) for _ in range(20)])
     durq_cmd = [sys.executable, "-m", "durq", "--db", queue_url]
     worker = [*durq_cmd, "worker", "--handler", "durq.demo:apply_transfer", "--burst"]
-    two = [subprocess.Popen(worker, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    two = [
+        subprocess.Popen(worker, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        for _ in range(2)
+    ]
     for proc in two:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -175,9 +178,14 @@ def test_workers_apply_the_demo_transfers_and_the_ledger_verifies(
     with durq.connect(queue_url) as queue:
         assert {queue.get(j.id).state for j in jobs} == {"succeeded"}
     verify = subprocess.run(
-        [*durq_cmd, "demo", "verify"], env=env, capture_output=True, text=True, timeout=60
+        [*durq_cmd, "demo", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert verify.returncode == 0, verify.stderr
-    ledger = tmp_path / "ledger.db"  # beside the queue's durq.db, as the worker chose it
+    ledger = tmp_path / "ledger.db"  # where the workers chose to put it
     assert demo.verify(ledger) == []
     assert len(rows(ledger, "SELECT * FROM entries")) == 20
