@@ -218,6 +218,21 @@ def test_login_with_a_token(page: Any, sqlite_url: str, seeded: Any) -> None:
         cookie = next(c for c in page.context.cookies() if c["name"] == "durq_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
+        # The session ends under a live page: its next refresh goes to the login form,
+        # and never swaps the refused answer into the page on the way.
+        page.goto(guarded.base + "/jobs")
+        page.evaluate(
+            """() => {
+                const region = document.getElementById("live");
+                new MutationObserver(() => {
+                    sessionStorage.setItem("durqLiveText", region.textContent);
+                }).observe(region, { childList: true, subtree: true, characterData: true });
+            }"""
+        )
+        page.context.clear_cookies()
+        page.wait_for_url("**/login?next=%2Fjobs", timeout=15_000)
+        assert page.evaluate("sessionStorage.getItem('durqLiveText')") is None
+
 
 class ShiftedClock(types.SimpleNamespace):
     """``time`` as the SQLite backend sees it, ``offset`` seconds in the past: the work
