@@ -6,8 +6,13 @@ Only their command-line wiring and error paths are here; the worker's real-proce
 
 from __future__ import annotations
 
+import signal
+import socket
 import sqlite3
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -135,6 +140,47 @@ def test_dashboard_without_its_extra(queue_url: str, monkeypatch: pytest.MonkeyP
 
 def test_dashboard_port_out_of_range(queue_url: str) -> None:
     assert invoke(queue_url, "dashboard", "--port", "70000").exit_code == 2
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_dashboard_stops_cleanly_on_a_signal(
+    tmp_path: Path, python_env: dict[str, str], stop: signal.Signals
+) -> None:
+    # Supervisor stops it with SIGTERM, a terminal with Ctrl-C: either way exit 0, quietly.
+    port = free_port()
+    command = [sys.executable, "-m", "durq", "--db", f"sqlite:///{tmp_path}/q.db"]
+    dashboard = subprocess.Popen(
+        [*command, "dashboard", "--port", str(port)],
+        env=python_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert dashboard.poll() is None, dashboard.communicate()[1]
+                assert time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.1)
+        dashboard.send_signal(stop)
+        _, err = dashboard.communicate(timeout=30)
+    finally:
+        if dashboard.poll() is None:
+            dashboard.kill()
+            dashboard.communicate()
+    assert dashboard.returncode == 0, err
+    assert "Traceback" not in err and "Finished server process" in err
 
 
 # -- demo verify -----------------------------------------------------------------------------

@@ -4,6 +4,9 @@ Prometheus ``/metrics`` and ``/healthz``. Needs the ``dashboard`` extra."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from types import FrameType
 
 from durq.dashboard.binding import LOOPBACK_NAMES, InsecureBind, check_bind, is_loopback
 from durq.errors import DurqError
@@ -37,6 +40,23 @@ def serve(db_url: str, host: str = "127.0.0.1", port: int = 8000, token: str | N
         # name resolves to 127.0.0.1 (DNS rebinding) must not reach the dashboard.
         allowed = None if token else {*LOOPBACK_NAMES, host.strip("[]").lower()}
         app = create_app(queue, token, allowed_hosts=allowed)
-        uvicorn.run(app, host=host, port=port, log_level="info", ws="none", lifespan="off")
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+        # handlers it found. With the defaults that ends the process by the signal (SIGTERM)
+        # or a KeyboardInterrupt traceback (SIGINT); these handlers absorb it, so a requested
+        # stop returns here and the process exits 0, as durq's other programs do.
+        in_main = threading.current_thread() is threading.main_thread()  # signals need it
+        previous = {sig: signal.signal(sig, _stop_requested) for sig in _STOP_SIGNALS if in_main}
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="info", ws="none", lifespan="off")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
         queue.close()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_requested(signum: int, frame: FrameType | None) -> None:
+    """The signal uvicorn re-raises after its graceful shutdown: already acted on."""
