@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -433,6 +434,19 @@ def test_a_job_claimed_as_the_stop_signal_arrives_is_released_not_run(
     assert (after.state, after.attempts) == ("queued", 0)
     assert history(queue, second.id) == [(1, "w1", "released")]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_handlers_run_one_after_another_on_one_thread_beside_the_main_thread(
+    queue: durq.JobQueue,
+) -> None:
+    queue.enqueue_many([{"n": n} for n in range(3)])
+    threads: list[threading.Thread] = []
+    worker = Worker(queue, lambda job: threads.append(threading.current_thread()), burst=True)
+    assert worker.run() == 0
+    assert len(threads) == 3
+    assert len(set(threads)) == 1 and threads[0] is not threading.main_thread()
+    assert threads[0].daemon  # abandoning an overrunning handler must not block the exit
+    assert {j.state for j in queue.list_jobs()} == {"succeeded"}
 
 
 def test_load_handler_returns_the_function() -> None:

@@ -82,29 +82,46 @@ def call_handler(handler: Handler, job: Job) -> HandlerOutcome:
     return HandlerOutcome(Verdict.RETURNED, result)
 
 
-class HandlerRun:
-    """One attempt's handler call, running in its own daemon thread.
+class HandlerThread:
+    """Runs the handler for one job at a time, in one long-lived daemon thread.
 
-    Daemon, because a handler that overruns its timeout (or outlives a shutdown grace) is
-    abandoned: the worker process exits with ``os._exit`` while it still runs.
+    One thread for the worker's life, not one per job: starting a thread costs about as much
+    as a fast handler's whole attempt. Daemon, because a handler that overruns its timeout
+    (or outlives a shutdown grace) is abandoned: the worker process exits with ``os._exit``
+    while it still runs.
     """
 
-    def __init__(self, handler: Handler, job: Job) -> None:
-        self.outcome: HandlerOutcome | None = None
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self._ready = threading.Condition()
+        self._job: Job | None = None  # handed over, not yet taken by the thread
         self._done = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(handler, job), name=f"durq-handler-{job.id}", daemon=True
-        )
-
-    def _run(self, handler: Handler, job: Job) -> None:
-        try:
-            self.outcome = call_handler(handler, job)
-        finally:
-            self._done.set()
-
-    def start(self) -> None:
+        self._done.set()  # nothing running
+        self.outcome: HandlerOutcome | None = None
+        self._thread = threading.Thread(target=self._serve, name="durq-handler", daemon=True)
         self._thread.start()
 
+    def _serve(self) -> None:
+        while True:
+            with self._ready:
+                while self._job is None:
+                    self._ready.wait()
+                job, self._job = self._job, None
+            try:
+                self.outcome = call_handler(self._handler, job)
+            finally:
+                self._done.set()
+
+    def start(self, job: Job) -> None:
+        """Hand ``job`` to the thread; the previous one must have finished."""
+        if not self._done.is_set():
+            raise RuntimeError("the handler is still running the previous job")
+        self.outcome = None
+        self._done.clear()
+        with self._ready:
+            self._job = job
+            self._ready.notify()
+
     def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds; True once the handler has finished."""
+        """Wait up to ``timeout`` seconds; True once the handler has finished the job."""
         return self._done.wait(timeout)

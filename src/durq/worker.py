@@ -2,7 +2,7 @@
 
 How one worker process is laid out, and why:
 
-- The handler runs in a daemon thread (``handlers.HandlerRun``); the main thread supervises
+- The handler runs in a daemon thread (``handlers.HandlerThread``); the main thread supervises
   it. The main thread is never inside user code, so it alone decides the attempt's fate:
   it renews the lease every third of the lease, enforces the job's ``timeout``, counts the
   shutdown grace and sees signals (Python runs signal handlers in the main thread only).
@@ -35,7 +35,7 @@ from durq.handlers import (
     Handler,
     HandlerError,
     HandlerOutcome,
-    HandlerRun,
+    HandlerThread,
     Verdict,
     WorkerError,
     load_handler,
@@ -122,6 +122,7 @@ class Worker:
         # Report to the workers registry well within the time after which it drops a worker.
         self._registry_interval = min(5.0, queue.settings.worker_stale_after / 3)
         self._next_registration = 0.0
+        self._handler_thread: HandlerThread | None = None  # started with the first job
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -206,9 +207,10 @@ class Worker:
         the same transaction when the worker goes on, and whether that claim was tried."""
         started = time.monotonic()
         log.debug("job %s queue=%s attempt=%d started", job.id, job.queue, job.attempts)
-        run = HandlerRun(self.handler, job)
-        run.start()
-        outcome, lease_held = self._supervise(job, run, started)
+        if self._handler_thread is None:
+            self._handler_thread = HandlerThread(self.handler)
+        self._handler_thread.start(job)
+        outcome, lease_held = self._supervise(job, self._handler_thread, started)
         elapsed = time.monotonic() - started
         self.jobs_done += 1
         if not lease_held:
@@ -216,7 +218,9 @@ class Worker:
             return None, False
         return self._finish(job, outcome, elapsed)
 
-    def _supervise(self, job: Job, run: HandlerRun, started: float) -> tuple[HandlerOutcome, bool]:
+    def _supervise(
+        self, job: Job, run: HandlerThread, started: float
+    ) -> tuple[HandlerOutcome, bool]:
         """Wait for the handler while renewing the lease and watching timeout and signals.
 
         Returns the outcome and whether the lease is still held. Does not return when the
