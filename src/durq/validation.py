@@ -144,7 +144,7 @@ def moment(value: object, what: str) -> datetime:
 
 def importable(job: Job) -> None:
     """What ``import_jobs`` takes: a queued job with a UUID id and valid options."""
-    if job.state not in (JobState.QUEUED, JobState.QUEUED.value):
+    if job.state != JobState.QUEUED:  # a StrEnum: "queued" compares equal too
         raise InvalidJob(f"job {job.id} is {job.state}: only queued jobs can be imported")
     job_options(job.queue, job.priority, 0.0, job.max_attempts, job.timeout)
     job_id(job.id)
