@@ -321,9 +321,9 @@ def test_claim_and_rescue_walk_their_partial_indexes(
         for _ in range(5):
             assert q.claim("w1") is not None
     sql(pg_url, HISTORY)
-    params = {"worker_id": "w", "token": "t", "lease": 30.0, "queue": "default"}
+    params = {"worker_id": "w", "lease": 30.0, "limit": 1, "queue": "default"}
     params["queues"] = list(queues or [])
-    claim = postgres._CLAIM["any" if queues is None else "one" if len(queues) == 1 else "many"]
+    claim = postgres.CLAIM["any" if queues is None else "one" if len(queues) == 1 else "many"]
     plans = {
         name: "\n".join(str(r[0]) for r in sql(pg_url, "EXPLAIN " + statement, params))
         for name, statement in (("rescue", postgres.Q["rescue_lost_jobs"]), ("claim", claim))

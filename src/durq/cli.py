@@ -22,11 +22,11 @@ import click
 
 from durq import cli_format as fmt
 from durq.backends import DEFAULT_URL, connect
+from durq.codec import encode as encode_json
 from durq.durations import parse_duration
 from durq.errors import DurqError, InvalidJob, JobNotFound
 from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JSON, Job, JobState
 from durq.queue import DEFAULT_LEASE, JobQueue
-from durq.validation import encode_json
 
 ENQUEUE_BATCH = 1000  # stdin lines per enqueue_many transaction
 EXPORT_PAGE = 1000  # the largest page list_jobs serves
@@ -259,7 +259,8 @@ def enqueue(
         where = f"line {number}"
         try:
             value = _parse_payload(line.rstrip("\r\n"), where)
-            encode_json(value, f"{where}: the payload", limit)  # name the line, not the batch
+            # name the line, not the batch
+            encode_json(value, f"{where}: the payload", limit, q.settings.max_payload_depth)
         except InvalidJob as exc:
             raise InvalidJob(f"{exc}; nothing from line {first} on was stored") from None
         batch.append(value)

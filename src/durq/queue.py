@@ -1,29 +1,120 @@
-"""``JobQueue``: the contract every backend implements. Its docstrings are the reference."""
+"""``JobQueue``: the contract every backend implements. Its docstrings are the reference.
+
+The public methods are written here, once: each checks and normalises its arguments, then
+calls the backend's storage primitives (the abstract ``_`` methods at the end of the class),
+and turns what they report into the contract's answers and errors. A backend only stores:
+it never sees an unchecked argument and never words an error a caller reads. So a new
+backend cannot forget a check, and every backend refuses the same things the same way.
+See docs/design.md for the states, leases and fencing these methods keep.
+"""
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from durq.job import JSON, Attempt, Job, JobState, WorkerInfo
+from durq import codec, validation
+from durq.errors import InvalidJob, InvalidState, JobNotFound, LeaseLost
+from durq.ids import new_job_ids
+from durq.job import (
+    CANCELLABLE_STATES,
+    FINISHED_STATES,
+    JSON,
+    Attempt,
+    Job,
+    JobState,
+    Outcome,
+    WorkerInfo,
+)
 from durq.retry import RetryPolicy
-from durq.validation import DEFAULT_MAX_PAYLOAD_BYTES
 
 DEFAULT_LEASE = 30.0
+MAX_CLAIM = 1000  # jobs one claim may take: a worker's slots, far below any backend's limits
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class QueueSettings:
     """Tunables shared by every backend; ``durq.connect(url, **fields)`` sets them."""
 
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES  # for payloads and results alike
+    max_payload_bytes: int = codec.DEFAULT_MAX_PAYLOAD_BYTES  # for payloads and results alike
+    # How deeply lists and objects may nest in a payload or result (both refused beyond it).
+    max_payload_depth: int = codec.DEFAULT_MAX_PAYLOAD_DEPTH
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     # A worker that has not reported for this long is left out of ``workers()``.
     worker_stale_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        validation.whole_number(self.max_payload_bytes, "max_payload_bytes", minimum=16)
+        validation.payload_depth(self.max_payload_depth)
+        if not isinstance(self.retry, RetryPolicy):
+            raise InvalidJob(f"retry must be a durq.RetryPolicy, not {self.retry!r}")
+        validation.seconds(self.worker_stale_after, "worker_stale_after", allow_zero=False)
+
+
+# -- what the public methods hand to the storage primitives ----------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobSpec:
+    """The checked options shared by every job of one enqueue call."""
+
+    queue: str
+    priority: int
+    delay: float  # seconds from the backend's clock's now to ``run_at``
+    max_attempts: int
+    timeout: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settlement:
+    """How one attempt ended, to be written under the attempt's lease (fenced).
+
+    ``outcome`` is ``SUCCEEDED`` (with ``result``, encoded JSON), ``FAILED`` (``error``; the
+    job is queued again after ``backoff`` seconds while attempts are left, else it becomes
+    unprocessable), ``UNPROCESSABLE`` (``error``; no retry) or ``RELEASED`` (queued again
+    now, the attempt not counted).
+    """
+
+    job: Job
+    outcome: Outcome
+    result: str = "null"
+    error: str | None = None
+    backoff: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """A checked claim: up to ``limit`` jobs of ``queues`` (``None``: all) for ``worker_id``."""
+
+    worker_id: str
+    queues: tuple[str, ...] | None
+    lease: float
+    limit: int = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """What ``stats()`` is made of, read in one snapshot."""
+
+    paused: dict[str, bool]  # every registered queue
+    counts: list[tuple[str, str, int]]  # (queue, state, number of jobs), zero counts left out
+    oldest_ready: dict[str, float]  # queue -> the earliest run_at of its ready jobs (Unix s)
+    workers: int  # live workers
+    now: float  # the backend clock's now (Unix s), that ages are measured from
+
+
+Changed = Job | JobState | None
+"""What a primitive that changes one job reports: the job as it is after the change; or, when
+the change was refused and nothing written, the state the job is in; or ``None``, no such job."""
+
+
+class KeyHeld(Exception):
+    """Raised by ``_resubmit``: a queued or running job holds this job's dedupe key."""
 
 
 class JobQueue(abc.ABC):
@@ -46,7 +137,6 @@ class JobQueue(abc.ABC):
 
     # -- producers ---------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def enqueue(
         self,
         payload: JSON,
@@ -63,11 +153,14 @@ class JobQueue(abc.ABC):
         ``delay`` seconds pass before it can be claimed. With a ``dedupe_key``, while a job
         of the same queue and key is ``queued`` or ``running`` that job is returned instead
         and nothing is added. Raises ``InvalidJob`` for a payload that is not JSON (NaN and
-        Infinity included) or is larger than ``settings.max_payload_bytes`` encoded, a bad
-        queue name, or a bad option.
+        Infinity included), is larger than ``settings.max_payload_bytes`` encoded or nests
+        deeper than ``settings.max_payload_depth``, a bad queue name, or a bad option.
         """
+        spec = _spec(queue, priority, delay, max_attempts, timeout)
+        key = validation.dedupe_key(dedupe_key)
+        text = self._encode(payload, "payload")
+        return self._insert(spec, new_job_ids(1), [text], key)[0]
 
-    @abc.abstractmethod
     def enqueue_many(
         self,
         payloads: Iterable[JSON],
@@ -79,8 +172,12 @@ class JobQueue(abc.ABC):
         timeout: float = 300.0,
     ) -> list[Job]:
         """Store one job per payload in one transaction: all of them, or (on error) none."""
+        spec = _spec(queue, priority, delay, max_attempts, timeout)
+        texts = [self._encode(p, "payload") for p in payloads]
+        if not texts:
+            return []
+        return self._insert(spec, new_job_ids(len(texts)), texts, None)
 
-    @abc.abstractmethod
     def import_jobs(self, jobs: Iterable[Job]) -> int:
         """Store jobs exported from another durq queue, keeping their ids, in one transaction.
 
@@ -90,10 +187,14 @@ class JobQueue(abc.ABC):
         an import can safely be repeated. ``last_error`` and the attempt history stay behind.
         Returns how many were added.
         """
+        checked = []
+        for job in jobs:
+            validation.importable(job)
+            checked.append((job, self._encode(job.payload, "payload")))
+        return self._import(checked) if checked else 0
 
     # -- workers -----------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def claim(
         self, worker_id: str, queues: Sequence[str] | None = None, lease: float = DEFAULT_LEASE
     ) -> Job | None:
@@ -109,29 +210,46 @@ class JobQueue(abc.ABC):
         left becomes ``unprocessable`` with an error saying the worker was lost; the others are
         ``queued`` again.
         """
+        found = self._claim(_claim_request(worker_id, queues, lease, 1))
+        return found[0] if found else None
 
-    @abc.abstractmethod
+    def claim_many(
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None = None,
+        lease: float = DEFAULT_LEASE,
+        *,
+        limit: int,
+    ) -> list[Job]:
+        """Up to ``limit`` (1 to 1000) jobs, as ``claim`` would take them one after another,
+        in one transaction; in claim order. Each has its own attempt and ``lease_token``."""
+        return self._claim(_claim_request(worker_id, queues, lease, limit))
+
     def heartbeat(self, job: Job, lease: float = DEFAULT_LEASE) -> Job:
         """Renew ``job``'s lease to ``lease`` seconds from now. Fenced (``LeaseLost``)."""
+        validation.claimed(job)
+        (renewed,) = self._heartbeat([job], _lease(lease))
+        return _fenced(job, renewed)
 
-    @abc.abstractmethod
     def complete(self, job: Job, result: JSON = None) -> Job:
         """Finish the attempt: the job becomes ``succeeded`` with ``result``. Fenced.
 
         ``InvalidJob`` if ``result`` is not JSON or too large (the job stays running).
         """
+        return self._settle_one(self._success(job, result), None)[0]
 
-    @abc.abstractmethod
     def fail(self, job: Job, error: str, retry: bool = True) -> Job:
         """Record a failed attempt with ``error`` (a traceback). Fenced.
 
         With ``retry`` and attempts left the job is ``queued`` again after the backoff of
         ``settings.retry``; otherwise it becomes ``unprocessable``.
         """
+        return self._settle_one(self._failure(job, error, retry), None)[0]
 
-    @abc.abstractmethod
     def release(self, job: Job) -> Job:
         """Hand the job back unfinished: ``queued``, ready now, the attempt not counted. Fenced."""
+        validation.claimed(job)
+        return self._settle_one(Settlement(job, Outcome.RELEASED), None)[0]
 
     def complete_and_claim(
         self,
@@ -142,17 +260,16 @@ class JobQueue(abc.ABC):
         queues: Sequence[str] | None = None,
         lease: float = DEFAULT_LEASE,
     ) -> tuple[Job, Job | None]:
-        """``complete(job, result)`` then ``claim(...)``: the finished job and the next one.
+        """``complete(job, result)`` then ``claim(...)`` in one transaction (one durable
+        commit per job drained): the finished job and the next one.
 
-        Backends that can do both in one transaction (one durable commit per job drained)
-        override this. Arguments are checked before anything is written. If the backend
-        itself fails (``BackendError``: disk full, connection lost), a one-transaction
-        override leaves nothing done: the job is still running under the caller's lease,
-        and when that lease runs out it is claimed and run again, as after a crash. The
-        default made of two calls may leave the completion done and the claim not.
+        Arguments are checked before anything is written. A stale lease raises ``LeaseLost``
+        and claims nothing. If the backend itself fails (``BackendError``: disk full,
+        connection lost) nothing is done: the job is still running under the caller's lease,
+        and when that lease runs out it is claimed and run again, as after a crash.
         """
-        done = self.complete(job, result)
-        return done, self.claim(worker_id, queues, lease)
+        settlement = self._success(job, result)
+        return self._settle_one(settlement, _claim_request(worker_id, queues, lease, 1))
 
     def fail_and_claim(
         self,
@@ -165,18 +282,19 @@ class JobQueue(abc.ABC):
         lease: float = DEFAULT_LEASE,
     ) -> tuple[Job, Job | None]:
         """``fail(job, error, retry)`` then ``claim(...)``, as ``complete_and_claim``."""
-        failed = self.fail(job, error, retry)
-        return failed, self.claim(worker_id, queues, lease)
+        settlement = self._failure(job, error, retry)
+        return self._settle_one(settlement, _claim_request(worker_id, queues, lease, 1))
 
-    @abc.abstractmethod
     def worker_heartbeat(
         self, worker_id: str, *, host: str, pid: int, queues: Sequence[str] | None
     ) -> None:
         """Register the worker, or note that it is still alive (see ``workers``)."""
+        validation.worker(worker_id, host, pid, queues)
+        self._register_worker(worker_id, host, pid, validation.queue_names(queues))
 
-    @abc.abstractmethod
     def worker_stopped(self, worker_id: str) -> None:
         """Remove the worker from the registry (it stopped cleanly)."""
+        self._unregister_worker(validation.label(worker_id, "worker_id"))
 
     def wait_for_change(self, timeout: float) -> None:
         """Block until another connection may have changed the queue, or ``timeout`` passes.
@@ -185,17 +303,17 @@ class JobQueue(abc.ABC):
         cheaply (SQLite's data version, PostgreSQL's NOTIFY) returns soon after one; this
         default only sleeps.
         """
-        import time
-
         time.sleep(timeout)
 
     # -- admin -------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def get(self, job_id: str) -> Job:
         """The job with this id; ``JobNotFound`` if there is none."""
+        job = self._get(str(job_id))
+        if job is None:
+            raise JobNotFound(f"no job {job_id}")
+        return job
 
-    @abc.abstractmethod
     def list_jobs(
         self,
         state: JobState | str | None = None,
@@ -209,80 +327,101 @@ class JobQueue(abc.ABC):
         does not grow with the page number. ``InvalidJob`` for an unknown state, bad queue
         name or a ``limit`` outside 1..1000.
         """
+        chosen = None if state is None else validation.state(state)
+        name = None if queue is None else validation.queue_name(queue)
+        validation.page_limit(limit)
+        return self._list_jobs(chosen, name, limit, None if before is None else str(before))
 
-    @abc.abstractmethod
     def attempts(self, job_id: str) -> list[Attempt]:
         """The job's attempt history, oldest first; ``JobNotFound`` if there is no such job."""
+        history = self._attempts(str(job_id))
+        if history is None:
+            raise JobNotFound(f"no job {job_id}")
+        return history
 
-    @abc.abstractmethod
     def stats(self) -> dict[str, Any]:
         """Counts per queue: ``{"queues": {name: {state: n, ..., "paused": bool,
         "oldest_queued_age": seconds or None}}, "workers": n}``. Every state has a key.
         ``oldest_queued_age`` is how long the oldest ready ``queued`` job has waited."""
+        read = self._counts()
+        queues: dict[str, dict[str, Any]] = {}
 
-    @abc.abstractmethod
-    def throughput(
-        self, window: timedelta = timedelta(hours=1), step: timedelta = timedelta(minutes=1)
-    ) -> list[tuple[datetime, dict[str, int]]]:
-        """Attempts finished in the last ``window``, counted by outcome per ``step``.
+        def entry(name: str) -> dict[str, Any]:
+            if name not in queues:
+                first = read.oldest_ready.get(name)
+                queues[name] = {
+                    **{s.value: 0 for s in JobState},
+                    "paused": read.paused.get(name, False),
+                    "oldest_queued_age": None if first is None else max(0.0, read.now - first),
+                }
+            return queues[name]
 
-        One entry per step, oldest first, empty steps included.
-        """
+        for name in read.paused:
+            entry(name)
+        for name, state, n in read.counts:
+            entry(name)[state] = n
+        return {"queues": dict(sorted(queues.items())), "workers": read.workers}
 
-    @abc.abstractmethod
-    def attempt_durations(self, buckets: Sequence[float]) -> dict[str, tuple[list[int], float]]:
-        """Finished attempts still in the history, by outcome: for each outcome the count of
-        attempts that took at most ``buckets[i]`` seconds (cumulative, as Prometheus
-        histograms count; the last entry counts them all) and the sum of their durations.
-
-        For ``/metrics``. One scan of the history: purge makes the totals go down again, which
-        Prometheus reads as a counter reset.
-        """
-
-    @abc.abstractmethod
     def resubmit(self, job_id: str) -> Job:
         """Queue a finished (``succeeded``, ``unprocessable``, ``cancelled``) job again, ready
         now, with its attempts reset to 0. ``InvalidState`` otherwise, or when a live job holds
         the same dedupe key."""
+        try:
+            changed = self._resubmit(str(job_id))
+        except KeyHeld:
+            raise InvalidState(
+                f"job {job_id}: a queued or running job already holds its dedupe key"
+            ) from None
+        return _done(job_id, changed, "resubmit")
 
-    @abc.abstractmethod
     def cancel(self, job_id: str) -> Job:
         """Cancel a ``queued`` or ``unprocessable`` job; ``InvalidState`` otherwise."""
+        return _done(job_id, self._cancel(str(job_id)), "cancel")
 
-    @abc.abstractmethod
     def resubmit_all(self, state: JobState | str, queue: str | None = None) -> int:
         """``resubmit`` every job in ``state`` (a finished state), optionally of one queue.
 
         Works in bounded batches, each its own transaction; returns how many were resubmitted.
         Jobs that a live job's dedupe key blocks are left as they are.
         """
+        chosen = _bulk_state(state, queue, FINISHED_STATES)
+        return self._resubmit_all(chosen, None if queue is None else str(queue))
 
-    @abc.abstractmethod
     def cancel_all(self, state: JobState | str, queue: str | None = None) -> int:
         """``cancel`` every job in ``state`` (``queued`` or ``unprocessable``), in batches."""
+        chosen = _bulk_state(state, queue, CANCELLABLE_STATES)
+        return self._cancel_all(chosen, None if queue is None else str(queue))
 
-    @abc.abstractmethod
     def delete(self, job_id: str) -> None:
         """Delete a finished job and its history; ``InvalidState`` for a queued or running one."""
+        _done(job_id, self._delete(str(job_id)), "delete")
 
-    @abc.abstractmethod
     def purge(self, older_than: timedelta, states: Iterable[JobState | str] | None = None) -> int:
         """Delete finished jobs last updated more than ``older_than`` ago, in bounded batches
         (each its own short transaction, so workers are never blocked for long); ``states``
         narrows which finished states (default: all three). Returns how many were deleted."""
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise InvalidJob(f"older_than must be a timedelta of zero or more, not {older_than!r}")
+        chosen = sorted(FINISHED_STATES)
+        if states is not None:
+            chosen = [validation.state(s) for s in states]
+        for state in chosen:
+            if state not in FINISHED_STATES:
+                raise InvalidState(f"purge deletes only finished jobs, not {state} ones")
+        return self._purge(older_than.total_seconds(), list(dict.fromkeys(chosen)))
 
-    @abc.abstractmethod
     def pause(self, queue: str) -> None:
         """Stop claims from ``queue``; its jobs stay as they are. Enqueue still works."""
+        self._set_paused(validation.queue_name(queue), True)
 
-    @abc.abstractmethod
     def resume(self, queue: str) -> None:
         """Let workers claim from ``queue`` again."""
+        self._set_paused(validation.queue_name(queue), False)
 
-    @abc.abstractmethod
     def workers(self) -> list[WorkerInfo]:
         """Workers seen within ``settings.worker_stale_after`` seconds, each with the job it
         is running, if any."""
+        return self._workers(self.settings.worker_stale_after)
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -298,3 +437,259 @@ class JobQueue(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # -- shared steps of the public methods --------------------------------------------------
+
+    def _encode(self, value: JSON, what: str) -> str:
+        return codec.encode(
+            value, what, self.settings.max_payload_bytes, self.settings.max_payload_depth
+        )
+
+    def _success(self, job: Job, result: JSON) -> Settlement:
+        validation.claimed(job)
+        return Settlement(job, Outcome.SUCCEEDED, result=self._encode(result, "result"))
+
+    def _failure(self, job: Job, error: str, retry: bool) -> Settlement:
+        validation.claimed(job)
+        if not retry:
+            return Settlement(job, Outcome.UNPROCESSABLE, error=str(error))
+        backoff = self.settings.retry.delay(job.attempts)
+        return Settlement(job, Outcome.FAILED, error=str(error), backoff=backoff)
+
+    def _settle_one(
+        self, settlement: Settlement, claim: ClaimRequest | None
+    ) -> tuple[Job, Job | None]:
+        (changed,), claimed = self._settle([settlement], claim)
+        return _fenced(settlement.job, changed), claimed[0] if claimed else None
+
+    # -- storage primitives: what a backend implements ---------------------------------------
+    #
+    # Arguments arrive checked and normalised; each primitive is one transaction unless it
+    # says otherwise. Errors other than those named here are the driver's, wrapped in
+    # ``BackendError`` with the original on ``__cause__``.
+
+    @abc.abstractmethod
+    def _insert(
+        self, spec: JobSpec, ids: Sequence[str], payloads: Sequence[str], dedupe_key: str | None
+    ) -> list[Job]:
+        """Store one queued job per (id, encoded payload), all with ``spec``, in one
+        transaction, registering ``spec.queue``; the jobs in the order given. With a
+        ``dedupe_key`` (only ever with one payload): if a queued or running job of the queue
+        holds it, store nothing and return that job instead."""
+
+    @abc.abstractmethod
+    def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
+        """Store (job, encoded payload) pairs as queued jobs with their ids, attempts, times
+        and options, in one transaction, registering their queues; skip any whose id is
+        stored or whose dedupe key a live job holds. How many were added."""
+
+    @abc.abstractmethod
+    def _claim(self, request: ClaimRequest) -> list[Job]:
+        """Rescue expired leases, then claim up to ``request.limit`` jobs in claim order, as
+        ``claim`` says, in one transaction; each with its own attempt and token."""
+
+    @abc.abstractmethod
+    def _heartbeat(self, jobs: Sequence[Job], lease: float) -> list[Changed]:
+        """Renew the lease of each running job whose ``lease_token`` is still current to
+        ``lease`` seconds from now, in one transaction; per job, ``Changed``."""
+
+    @abc.abstractmethod
+    def _settle(
+        self, settlements: Sequence[Settlement], claim: ClaimRequest | None
+    ) -> tuple[list[Changed], list[Job]]:
+        """Write each settlement (fenced: only while the job is running under the
+        settlement's ``lease_token``, else refused) and end its attempt, then, if every
+        settlement was written, claim as ``_claim`` does; all in one transaction.
+
+        Returns ``Changed`` per settlement, in order, and the claimed jobs. A refused
+        settlement means the worker lost that lease: it claims nothing until it has seen why.
+        """
+
+    @abc.abstractmethod
+    def _register_worker(
+        self, worker_id: str, host: str, pid: int, queues: tuple[str, ...] | None
+    ) -> None:
+        """Insert or refresh the worker's registry row (last seen now); forget workers unseen
+        for ten times ``settings.worker_stale_after``."""
+
+    @abc.abstractmethod
+    def _unregister_worker(self, worker_id: str) -> None:
+        """Delete the worker's registry row, if any."""
+
+    @abc.abstractmethod
+    def _get(self, job_id: str) -> Job | None:
+        """The job, or ``None``."""
+
+    @abc.abstractmethod
+    def _list_jobs(
+        self, state: JobState | None, queue: str | None, limit: int, before: str | None
+    ) -> list[Job]:
+        """Up to ``limit`` jobs with ids below ``before``, newest first, of ``state`` and
+        ``queue`` where given."""
+
+    @abc.abstractmethod
+    def _attempts(self, job_id: str) -> list[Attempt] | None:
+        """The job's attempt history, oldest first; ``None`` when there is no such job."""
+
+    @abc.abstractmethod
+    def _counts(self) -> QueueCounts:
+        """The queue registry, job counts, ready ages and live workers, in one snapshot."""
+
+    @abc.abstractmethod
+    def _resubmit(self, job_id: str) -> Changed:
+        """Queue the job again (attempts 0, ready now, result and error cleared) if it is
+        finished. Raises ``KeyHeld`` when a live job holds its dedupe key."""
+
+    @abc.abstractmethod
+    def _cancel(self, job_id: str) -> Changed:
+        """Mark the job cancelled if it is in one of ``CANCELLABLE_STATES``."""
+
+    @abc.abstractmethod
+    def _delete(self, job_id: str) -> Changed:
+        """Delete the job and its attempt history if it is finished; returns it as it was."""
+
+    @abc.abstractmethod
+    def _resubmit_all(self, state: JobState, queue: str | None) -> int:
+        """``_resubmit`` every job in the finished ``state`` (of ``queue``), in bounded
+        batches each its own transaction, leaving those a live dedupe key blocks. How many."""
+
+    @abc.abstractmethod
+    def _cancel_all(self, state: JobState, queue: str | None) -> int:
+        """``_cancel`` every job in the cancellable ``state`` (of ``queue``), in bounded
+        batches each its own transaction. How many."""
+
+    @abc.abstractmethod
+    def _purge(self, older_than: float, states: Sequence[JobState]) -> int:
+        """Delete the jobs of the finished ``states`` not updated for ``older_than`` seconds,
+        with their history, in bounded batches each its own transaction. How many."""
+
+    @abc.abstractmethod
+    def _set_paused(self, queue: str, paused: bool) -> None:
+        """Register the queue if need be and set whether it is paused."""
+
+    @abc.abstractmethod
+    def _workers(self, stale_after: float) -> list[WorkerInfo]:
+        """Workers seen in the last ``stale_after`` seconds, by id, each with a job it runs."""
+
+
+class JobInsights(abc.ABC):
+    """What only the dashboard's charts and ``/metrics`` ask of a queue: history over time.
+
+    Optional: a backend that lacks it still serves everything else, and the dashboard then
+    leaves the chart and the attempt metrics out.
+    """
+
+    def throughput(
+        self, window: timedelta = timedelta(hours=1), step: timedelta = timedelta(minutes=1)
+    ) -> list[tuple[datetime, dict[str, int]]]:
+        """Attempts finished in the last ``window``, counted by outcome per ``step``.
+
+        One entry per step, oldest first, empty steps included.
+        """
+        if not isinstance(window, timedelta) or not isinstance(step, timedelta):
+            raise InvalidJob("throughput's window and step must be timedeltas")
+        step_s = step.total_seconds()
+        if step_s <= 0 or window.total_seconds() < step_s:
+            raise InvalidJob("throughput needs a step > 0 and a window of at least one step")
+        n = int(window.total_seconds() // step_s)
+        start, rows = self._finished_by_step(step_s, n)
+        steps = [
+            (datetime.fromtimestamp(start + i * step_s, tz=UTC), {o.value: 0 for o in Outcome})
+            for i in range(n)
+        ]
+        for index, outcome, count in rows:
+            if 0 <= index < n and outcome in steps[index][1]:
+                steps[index][1][outcome] = count
+        return steps
+
+    def attempt_durations(self, buckets: Sequence[float]) -> dict[str, tuple[list[int], float]]:
+        """Finished attempts still in the history, by outcome: for each outcome the count of
+        attempts that took at most ``buckets[i]`` seconds (cumulative, as Prometheus
+        histograms count; the last entry counts them all) and the sum of their durations.
+
+        For ``/metrics``. One scan of the history: purge makes the totals go down again, which
+        Prometheus reads as a counter reset.
+        """
+        bounds = validation.duration_buckets(buckets)
+        found: dict[str, tuple[list[int], float]] = {}
+        for outcome, bucket, count, seconds in self._attempt_durations(bounds):
+            within, total = found.setdefault(outcome, ([0] * (len(bounds) + 1), 0.0))
+            for i in range(bucket, len(bounds) + 1):  # it took at most bounds[i] from here on
+                within[i] += count
+            found[outcome] = (within, total + seconds)
+        return found
+
+    @abc.abstractmethod
+    def _finished_by_step(self, step: float, n: int) -> tuple[float, list[tuple[int, str, int]]]:
+        """The start (Unix s) of the last ``n`` whole steps of ``step`` seconds, the current
+        one last, and (step index, outcome, count) of the attempts finished since then."""
+
+    @abc.abstractmethod
+    def _attempt_durations(self, bounds: Sequence[float]) -> list[tuple[str, int, int, float]]:
+        """Finished attempts grouped by outcome and bucket: (outcome, bucket, count, sum of
+        their durations in seconds), where an attempt's bucket is how many of ``bounds``
+        (ascending; infinities allowed) are below its duration."""
+
+
+# -- checks and answers shared by the public methods -----------------------------------------
+
+
+def _spec(
+    queue: object, priority: object, delay: object, max_attempts: object, timeout: object
+) -> JobSpec:
+    validation.job_options(queue, priority, delay, max_attempts, timeout)
+    return JobSpec(
+        queue=queue,  # type: ignore[arg-type]  # checked above
+        priority=priority,  # type: ignore[arg-type]
+        delay=float(delay),  # type: ignore[arg-type]
+        max_attempts=max_attempts,  # type: ignore[arg-type]
+        timeout=float(timeout),  # type: ignore[arg-type]
+    )
+
+
+def _lease(lease: object) -> float:
+    return validation.seconds(lease, "lease", allow_zero=False)
+
+
+def _claim_request(
+    worker_id: object, queues: Iterable[str] | None, lease: object, limit: object
+) -> ClaimRequest:
+    checked = validation.claim_options(worker_id, queues, lease)
+    count = validation.whole_number(limit, "limit", minimum=1)
+    if count > MAX_CLAIM:
+        raise InvalidJob(f"limit must be at most {MAX_CLAIM}, not {count}")
+    return ClaimRequest(worker_id, checked, float(lease), count)  # type: ignore[arg-type]
+
+
+def _bulk_state(state: JobState | str, queue: str | None, allowed: frozenset[JobState]) -> JobState:
+    """A bulk action (resubmit or cancel every job of a filter) takes only ``allowed`` states."""
+    chosen = validation.state(state)
+    if chosen not in allowed:
+        names = ", ".join(sorted(allowed))
+        raise InvalidState(f"only jobs that are {names} can be chosen for this, not {chosen}")
+    if queue is not None:
+        validation.queue_name(queue)
+    return chosen
+
+
+def stale(job: Job, state: JobState | None) -> LeaseLost | JobNotFound:
+    """The error for a fenced call refused on ``job``, now in ``state`` (``None``: gone)."""
+    if state is None:
+        return JobNotFound(f"no job {job.id}")
+    held = ", held by another attempt" if state is JobState.RUNNING else ""
+    return LeaseLost(f"job {job.id}: lease token is stale (the job is {state} now{held})")
+
+
+def _fenced(job: Job, changed: Changed) -> Job:
+    if isinstance(changed, Job):
+        return changed
+    raise stale(job, changed)
+
+
+def _done(job_id: str, changed: Changed, action: str) -> Job:
+    """The changed job, or why ``action`` changed nothing: no such job, or not in that state."""
+    if isinstance(changed, Job):
+        return changed
+    if changed is None:
+        raise JobNotFound(f"no job {job_id}")
+    raise InvalidState(f"cannot {action} job {job_id}: it is {changed}")

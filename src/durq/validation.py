@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from durq.codec import READ_DEPTH
 from durq.errors import InvalidJob
-from durq.job import JSON, Job, JobState
+from durq.job import Job, JobState
 
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
 
 def queue_name(name: object) -> str:
@@ -33,29 +32,6 @@ def queue_names(names: Iterable[str] | None) -> tuple[str, ...] | None:
     return checked
 
 
-# Made once: json.dumps with these options builds a new encoder on every call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def encode_json(value: JSON, what: str, limit: int) -> str:
-    """``value`` as compact JSON text; refuses NaN/Infinity, non-JSON types and oversize."""
-    try:
-        text = _ENCODER.encode(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidJob(f"{what} is not JSON: {exc}") from None
-    if text.isascii():
-        size = len(text)  # one byte a character, and str.isascii() costs nothing
-    else:
-        try:
-            size = len(text.encode())
-        except UnicodeEncodeError:
-            # A lone surrogate: a Python string can hold one, UTF-8 (so stored JSON) cannot.
-            raise InvalidJob(f"{what} is not JSON: it holds a lone surrogate") from None
-    if size > limit:
-        raise InvalidJob(f"{what} is {size} bytes encoded; the limit is {limit}")
-    return text
-
-
 # Bounds that every backend can store and read back: a 64-bit integer, and a span of seconds
 # that keeps every timestamp made from it (now + delay, now + lease) a valid datetime.
 _INT64 = 2**63
@@ -70,6 +46,23 @@ def whole_number(value: object, what: str, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise InvalidJob(f"{what} must be at least {minimum}, not {value}")
     return value
+
+
+def state(value: object) -> JobState:
+    """A job state, given as a ``JobState`` or its name."""
+    try:
+        return JobState(value)  # type: ignore[arg-type]  # anything else is a ValueError
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        raise InvalidJob(f"unknown state {value!r}: use one of {names}") from None
+
+
+def payload_depth(value: object) -> int:
+    """The ``max_payload_depth`` setting: 1 to the depth every reader can take."""
+    depth = whole_number(value, "max_payload_depth", minimum=1)
+    if depth > READ_DEPTH:
+        raise InvalidJob(f"max_payload_depth must be at most {READ_DEPTH}, not {depth}")
+    return depth
 
 
 def page_limit(value: object) -> int:
@@ -159,16 +152,6 @@ def claimed(job: object) -> Job:
     if not isinstance(job, Job):
         raise InvalidJob(f"expected a Job returned by claim, not {job!r}")
     return job
-
-
-def throughput_steps(window: object, step: object) -> tuple[float, int]:
-    """``throughput``'s window and step as (step in seconds, number of steps)."""
-    if not isinstance(window, timedelta) or not isinstance(step, timedelta):
-        raise InvalidJob("throughput's window and step must be timedeltas")
-    step_s = step.total_seconds()
-    if step_s <= 0 or window.total_seconds() < step_s:
-        raise InvalidJob("throughput needs a step > 0 and a window of at least one step")
-    return step_s, int(window.total_seconds() // step_s)
 
 
 def duration_buckets(buckets: Iterable[object]) -> list[float]:

@@ -80,12 +80,12 @@ def test_synchronous_normal_is_an_opt_in(tmp_path: Path) -> None:
         job = q.enqueue("x")
         assert isinstance(q, sqlite_backend.SQLiteQueue)
         # 1 = NORMAL, 2 = FULL (https://sqlite.org/pragma.html#pragma_synchronous)
-        assert q._connection().execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert q.db.connection().execute("PRAGMA synchronous").fetchone()[0] == 1
     with durq.connect(f"sqlite:///{path}") as q:
         assert q.get(job.id).payload == "x"
         assert isinstance(q, sqlite_backend.SQLiteQueue)
-        assert q._connection().execute("PRAGMA synchronous").fetchone()[0] == 2
-        assert q._connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert q.db.connection().execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert q.db.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 @pytest.mark.parametrize(

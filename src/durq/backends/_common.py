@@ -1,84 +1,89 @@
-"""Shapes shared by every backend's answers, so ``stats()`` and friends read the same."""
+"""Rows to objects, shared by every backend so a ``Job`` reads the same from each.
+
+Each backend selects its rows in the same column order (``durq_jobs``'s ``SELECT *``, and the
+attempt and worker columns below) and hands its clock's representation of time to
+``moment`` (SQLite stores Unix seconds; PostgreSQL returns datetimes). Payloads, results and
+worker queue lists arrive as JSON text and are decoded by ``durq.codec``, which never lets a
+stored row crash a reader.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from durq.errors import InvalidJob, InvalidState, JobNotFound
-from durq.job import FINISHED_STATES, JobState, Outcome
+from durq import codec
+from durq.job import Attempt, Job, JobState, Outcome, WorkerInfo
+
+Moment = Callable[[Any], datetime]
+
+_STATES = {state.value: state for state in JobState}  # a dict lookup; JobState() is slower
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
 
 
-def _dt(value: float) -> datetime:
+def unix_time(value: float) -> datetime:
+    """A ``moment`` for backends that store Unix seconds."""
     return datetime.fromtimestamp(value, tz=UTC)
 
 
-def state_value(value: JobState | str) -> str:
-    try:
-        return JobState(value).value
-    except ValueError:
-        names = ", ".join(s.value for s in JobState)
-        raise InvalidJob(f"unknown state {value!r}: use one of {names}") from None
+def as_is(value: datetime) -> datetime:
+    """A ``moment`` for backends whose driver returns aware datetimes already."""
+    return value
 
 
-def refusal(job_id: str, state: str | None, action: str) -> Exception:
-    """Why ``action`` changed nothing: no such job (``state`` None), or not in that state."""
-    if state is None:
-        return JobNotFound(f"no job {job_id}")
-    return InvalidState(f"cannot {action} job {job_id}: it is {state}")
+def job_from_row(row: Sequence[Any], moment: Moment) -> Job:
+    """A ``durq_jobs`` row (``SELECT *`` column order) as a ``Job``."""
+    lease_expires_at, result = row[11], row[14]
+    return Job(
+        id=row[0],
+        queue=row[1],
+        payload=codec.decode(row[2]),
+        state=_STATES[row[3]],
+        priority=row[4],
+        run_at=moment(row[5]),
+        attempts=row[6],
+        max_attempts=row[7],
+        timeout=row[8],
+        dedupe_key=row[9],
+        worker_id=row[10],
+        lease_expires_at=None if lease_expires_at is None else moment(lease_expires_at),
+        lease_token=row[12],
+        last_error=row[13],
+        result=None if result is None or result == "null" else codec.decode(result),
+        created_at=moment(row[15]),
+        updated_at=moment(row[16]),
+    )
 
 
-def bulk_state(state: str, allowed: frozenset[JobState]) -> None:
-    """A bulk action (resubmit or cancel every job of a filter) takes only ``allowed`` states."""
-    if JobState(state) not in allowed:
-        names = ", ".join(sorted(allowed))
-        raise InvalidState(f"only jobs that are {names} can be chosen for this, not {state}")
+ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"
 
 
-def purge_states(older_than: object, states: Iterable[JobState | str] | None) -> list[str]:
-    """``purge``'s arguments checked; the finished states to purge, each once, in order."""
-    if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-        raise InvalidJob(f"older_than must be a timedelta of zero or more, not {older_than!r}")
-    chosen = sorted(FINISHED_STATES) if states is None else [state_value(s) for s in states]
-    for state in chosen:
-        if JobState(state) not in FINISHED_STATES:
-            raise InvalidState(f"purge deletes only finished jobs, not {state} ones")
-    return list(dict.fromkeys(chosen))
+def attempt_from_row(row: Sequence[Any], moment: Moment) -> Attempt:
+    """A ``durq_attempts`` row selected as ``ATTEMPT_COLUMNS``."""
+    finished_at, outcome = row[4], row[5]
+    return Attempt(
+        job_id=row[0],
+        attempt=row[1],
+        worker_id=row[2],
+        started_at=moment(row[3]),
+        finished_at=None if finished_at is None else moment(finished_at),
+        outcome=None if outcome is None else _OUTCOMES[outcome],
+        error=row[6],
+    )
 
 
-def stats_shape(
-    paused: dict[str, bool],
-    counts: Iterable[Sequence[Any]],
-    oldest_run_at: dict[str, float],
-    workers: int,
-    now: float,
-) -> dict[str, Any]:
-    """The ``stats()`` dict from per-(queue, state) counts; shared shape for every backend."""
-    queues: dict[str, dict[str, Any]] = {}
-
-    def entry(name: str) -> dict[str, Any]:
-        if name not in queues:
-            queues[name] = {s.value: 0 for s in JobState}
-            queues[name]["paused"] = paused.get(name, False)
-            first = oldest_run_at.get(name)
-            queues[name]["oldest_queued_age"] = None if first is None else max(0.0, now - first)
-        return queues[name]
-
-    for name in paused:
-        entry(name)
-    for name, state, n in counts:
-        entry(name)[state] = n
-    return {"queues": dict(sorted(queues.items())), "workers": workers}
-
-
-def throughput_shape(
-    rows: Iterable[Sequence[Any]], start: float, step: float, n: int
-) -> list[tuple[datetime, dict[str, int]]]:
-    steps: list[tuple[datetime, dict[str, int]]] = [
-        (_dt(start + i * step), {o.value: 0 for o in Outcome}) for i in range(n)
-    ]
-    for index, outcome, count in rows:
-        if 0 <= index < n and outcome in steps[index][1]:
-            steps[index][1][outcome] = count
-    return steps
+def worker_from_row(row: Sequence[Any], moment: Moment) -> WorkerInfo:
+    """A worker row: id, host, pid, queues (a JSON list, or NULL for every queue), started,
+    last seen, and the id of a job it runs (or NULL)."""
+    queues = row[3]
+    return WorkerInfo(
+        id=row[0],
+        host=row[1],
+        pid=row[2],
+        queues=() if queues is None else tuple(json.loads(queues)),
+        started_at=moment(row[4]),
+        last_seen_at=moment(row[5]),
+        current_job_id=row[6],
+    )

@@ -1,6 +1,9 @@
 -- Named queries of the PostgreSQL backend (psycopg placeholders: %(name)s).
 -- Every time comes from the server's clock, now(): the transaction's start, so one
--- transaction sees one instant. "claim" has a {queue_filter} slot that postgres.py fills.
+-- transaction sees one instant. Lists travel as arrays (unnest, ANY), so every statement is
+-- fixed text, however many ids it is given. "claim" has a {queue_filter} slot, filled with
+-- one of the three claim_filter_* below: each makes its own plan (one queue walks
+-- durq_jobs_ready_in_queue already in claim order; ANY over several cannot).
 
 -- name: register_queue
 INSERT INTO durq_queues (name) VALUES (%(queue)s) ON CONFLICT (name) DO NOTHING
@@ -61,6 +64,15 @@ SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'unprocessable' ELSE 'qu
     worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
 FROM lost WHERE j.id = lost.id
 
+-- name: claim_filter_any
+true
+
+-- name: claim_filter_one
+queue = %(queue)s
+
+-- name: claim_filter_many
+queue = ANY(%(queues)s::text[])
+
 -- name: claim
 -- SKIP LOCKED: concurrent claimers pass over each other's candidate instead of queueing
 -- behind its row lock, so each gets a different job at once.
@@ -69,12 +81,12 @@ WITH next AS (
     WHERE state = 'queued' AND run_at <= now() AND {queue_filter}
       AND queue NOT IN (SELECT name FROM durq_queues WHERE paused)
     ORDER BY priority DESC, run_at, id
-    LIMIT 1
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE durq_jobs AS j
     SET state = 'running', attempts = j.attempts + 1, worker_id = %(worker_id)s,
-        lease_token = %(token)s, lease_expires_at = now() + make_interval(secs => %(lease)s),
+        lease_token = replace(gen_random_uuid()::text, '-', ''), lease_expires_at = now() + make_interval(secs => %(lease)s),
         updated_at = now()
     FROM next WHERE j.id = next.id
     RETURNING j.*
@@ -82,13 +94,18 @@ WITH next AS (
     INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at)
     SELECT id, attempts, worker_id, now() FROM claimed
 )
-SELECT * FROM claimed
+SELECT * FROM claimed ORDER BY priority DESC, run_at, id
 
 -- name: heartbeat
-UPDATE durq_jobs
+-- One statement renews a whole worker's jobs: ids and tokens pair up by position.
+UPDATE durq_jobs AS j
 SET lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = now()
-WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
-RETURNING *
+FROM unnest(%(ids)s::text[], %(tokens)s::text[]) AS lease (id, token)
+WHERE j.id = lease.id AND j.lease_token = lease.token AND j.state = 'running'
+RETURNING j.*
+
+-- name: states_of
+SELECT id, state FROM durq_jobs WHERE id = ANY(%(ids)s::text[])
 
 -- name: complete
 WITH done AS (
@@ -139,6 +156,9 @@ SELECT * FROM released
 -- name: get
 SELECT * FROM durq_jobs WHERE id = %(id)s
 
+-- name: state_of
+SELECT state FROM durq_jobs WHERE id = %(id)s
+
 -- name: attempts
 SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error
 FROM durq_attempts WHERE job_id = %(id)s ORDER BY id
@@ -165,6 +185,17 @@ SELECT floor((extract(epoch FROM finished_at) - %(start)s) / %(step)s)::bigint A
        outcome, count(*)
 FROM durq_attempts WHERE finished_at >= to_timestamp(%(start)s)
 GROUP BY step, outcome
+
+-- name: attempt_durations
+-- Finished attempts by outcome and bucket: the bucket is how many of %(bounds)s (seconds,
+-- ascending) lie below the attempt's duration. One scan of the history.
+SELECT outcome,
+       (SELECT count(*) FROM unnest(%(bounds)s::float8[]) AS bound WHERE bound < duration)
+           AS bucket,
+       count(*), coalesce(sum(duration), 0)::float8
+FROM (SELECT outcome, extract(epoch FROM finished_at - started_at)::float8 AS duration
+      FROM durq_attempts WHERE finished_at IS NOT NULL) AS finished
+GROUP BY outcome, bucket
 
 -- name: resubmit
 UPDATE durq_jobs
@@ -212,11 +243,11 @@ WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s
 WITH gone AS (
     DELETE FROM durq_jobs
     WHERE id = %(id)s AND state IN ('succeeded', 'unprocessable', 'cancelled')
-    RETURNING id
+    RETURNING *
 ), history AS (
     DELETE FROM durq_attempts WHERE job_id IN (SELECT id FROM gone)
 )
-SELECT count(*) FROM gone
+SELECT * FROM gone
 
 -- name: purge_batch
 -- One bounded batch of finished jobs older than the cutoff, with their attempt history.
@@ -253,7 +284,7 @@ WHERE last_seen_at < now() - make_interval(secs => %(gone_after)s)
 DELETE FROM durq_workers WHERE id = %(id)s
 
 -- name: workers
-SELECT w.id, w.host, w.pid, w.queues, w.started_at, w.last_seen_at,
+SELECT w.id, w.host, w.pid, array_to_json(w.queues)::text, w.started_at, w.last_seen_at,
        (SELECT j.id FROM durq_jobs AS j
         WHERE j.state = 'running' AND j.worker_id = w.id LIMIT 1)
 FROM durq_workers AS w

@@ -1,5 +1,11 @@
--- Named queries of the SQLite backend. The claim statement is built in sqlite.py (one
--- index-ordered leg per queue); everything else is here. Times are Unix seconds.
+-- Named queries of the SQLite backend. Times are Unix seconds, from the caller's clock.
+-- Lists travel as one JSON text parameter read with json_each, so every statement is fixed
+-- text with plain placeholders, however many ids or queues it is given.
+--
+-- Each state's rows are reached through the partial index that holds just them (no index
+-- covers every state: moving every job through one on each transition cost the drain dearly).
+-- The planner uses a partial index only when the query's WHERE names the index's own WHERE
+-- term, so queries on finished jobs repeat it word for word beside "state = :state".
 
 -- name: insert_job
 INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
@@ -37,6 +43,38 @@ SET state = CASE WHEN attempts >= max_attempts THEN 'unprocessable' ELSE 'queued
     worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = :now
 WHERE state = 'running' AND lease_expires_at < :now
 
+-- name: claim_from
+-- Up to :limit ready jobs of the queues named in :queues (a JSON list), best first. Each queue
+-- is one seek into durq_jobs_ready, already in claim order, so no claim sorts more than
+-- :limit rows a queue. Each claimed job gets a token of its own (randomblob runs per row).
+UPDATE durq_jobs
+SET state = 'running', attempts = attempts + 1, worker_id = :worker_id,
+    lease_token = lower(hex(randomblob(16))), lease_expires_at = :until, updated_at = :now
+WHERE id IN (
+    SELECT j.id FROM json_each(:queues) AS q
+    JOIN durq_jobs AS j ON j.id IN (
+        SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready
+        WHERE queue = q.value AND state = 'queued' AND run_at <= :now
+        ORDER BY priority DESC, run_at, id LIMIT :limit)
+    WHERE q.value NOT IN (SELECT name FROM durq_queues WHERE paused)
+    ORDER BY j.priority DESC, j.run_at, j.id LIMIT :limit)
+RETURNING *
+
+-- name: claim_any
+-- As claim_from, over every queue in the registry (every job's queue is registered).
+UPDATE durq_jobs
+SET state = 'running', attempts = attempts + 1, worker_id = :worker_id,
+    lease_token = lower(hex(randomblob(16))), lease_expires_at = :until, updated_at = :now
+WHERE id IN (
+    SELECT j.id FROM durq_queues AS q
+    JOIN durq_jobs AS j ON j.id IN (
+        SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready
+        WHERE queue = q.name AND state = 'queued' AND run_at <= :now
+        ORDER BY priority DESC, run_at, id LIMIT :limit)
+    WHERE NOT q.paused
+    ORDER BY j.priority DESC, j.run_at, j.id LIMIT :limit)
+RETURNING *
+
 -- name: start_attempt
 INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at) VALUES (?, ?, ?, ?)
 
@@ -45,9 +83,14 @@ UPDATE durq_attempts SET finished_at = ?, outcome = ?, error = ?
 WHERE job_id = ? AND attempt = ? AND finished_at IS NULL
 
 -- name: heartbeat
-UPDATE durq_jobs SET lease_expires_at = ?, updated_at = ?
-WHERE id = ? AND lease_token = ? AND state = 'running'
+-- :leases is a JSON list of [id, token] pairs: one statement renews a whole worker's jobs.
+UPDATE durq_jobs SET lease_expires_at = :until, updated_at = :now
+WHERE state = 'running'
+  AND (id, lease_token) IN (SELECT value ->> 0, value ->> 1 FROM json_each(:leases))
 RETURNING *
+
+-- name: states_of
+SELECT id, state FROM durq_jobs WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: complete
 UPDATE durq_jobs
@@ -59,7 +102,7 @@ RETURNING *
 -- name: fail
 UPDATE durq_jobs
 SET state = CASE WHEN :retry AND attempts < max_attempts THEN 'queued' ELSE 'unprocessable' END,
-    run_at = CASE WHEN :retry AND attempts < max_attempts THEN :retry_at ELSE run_at END,
+    run_at = CASE WHEN :retry AND attempts < max_attempts THEN :now + :backoff ELSE run_at END,
     last_error = :error, worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
     updated_at = :now
 WHERE id = :id AND lease_token = :token AND state = 'running'
@@ -75,12 +118,15 @@ RETURNING *
 -- name: get
 SELECT * FROM durq_jobs WHERE id = ?
 
+-- name: state_of
+SELECT state FROM durq_jobs WHERE id = ?
+
 -- name: attempts
 SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error
 FROM durq_attempts WHERE job_id = ? ORDER BY id
 
 -- name: counts
--- One leg per partial index (no index covers every state: see durq_jobs_finished).
+-- One leg per partial index (no index covers every state).
 SELECT queue, 'queued', count(*) FROM durq_jobs WHERE state = 'queued' GROUP BY queue
 UNION ALL
 SELECT queue, 'running', count(*) FROM durq_jobs WHERE state = 'running' GROUP BY queue
@@ -99,10 +145,27 @@ SELECT name, paused FROM durq_queues ORDER BY name
 -- name: live_worker_count
 SELECT count(*) FROM durq_workers WHERE last_seen_at >= ?
 
+-- name: long_backlog
+-- Whether at least :enough jobs are queued (in :queue, when given); reads at most that many
+-- entries of durq_jobs_ready.
+SELECT count(*) >= :enough FROM (
+    SELECT 1 FROM durq_jobs INDEXED BY durq_jobs_ready
+    WHERE state = 'queued' AND (:queue IS NULL OR queue = :queue) LIMIT :enough)
+
 -- name: finished_by_step
 SELECT CAST((finished_at - :start) / :step AS INTEGER) AS step, outcome, count(*)
 FROM durq_attempts WHERE finished_at >= :start
 GROUP BY step, outcome
+
+-- name: attempt_durations
+-- Finished attempts by outcome and bucket: the bucket is how many of :bounds (a JSON list of
+-- seconds) lie below the attempt's duration. One scan of the history.
+WITH bound AS MATERIALIZED (SELECT value FROM json_each(:bounds))
+SELECT outcome, (SELECT count(*) FROM bound WHERE value < duration) AS bucket,
+       count(*), total(duration)
+FROM (SELECT outcome, finished_at - started_at AS duration
+      FROM durq_attempts WHERE finished_at IS NOT NULL)
+GROUP BY outcome, bucket
 
 -- name: resubmit
 UPDATE durq_jobs
@@ -116,22 +179,12 @@ UPDATE durq_jobs SET state = 'cancelled', updated_at = ?
 WHERE id = ? AND state IN ('queued', 'unprocessable')
 RETURNING *
 
--- name: ids_in_state
--- The next three are templates: jobs_in_state() in sqlite.py fills in the state's index.
-SELECT id FROM {jobs_in_state} AND id > :after ORDER BY id LIMIT :limit
-
--- name: ids_in_state_and_queue
-SELECT id FROM {jobs_in_state} AND queue = :queue AND id > :after ORDER BY id LIMIT :limit
-
--- name: resubmit_chosen
--- Templates for _in_batches: {marks} becomes one ? per chosen id. OR IGNORE: a job whose
--- dedupe_key a live job holds stays where it is.
-UPDATE OR IGNORE durq_jobs SET state = 'queued', attempts = 0, run_at = ?1,
-    result = NULL, last_error = NULL, updated_at = ?1
-WHERE state = ?2 AND id IN ({marks})
-
--- name: cancel_chosen
-UPDATE durq_jobs SET state = 'cancelled', updated_at = ?1 WHERE state = ?2 AND id IN ({marks})
+-- name: ids_finished
+-- A bounded batch of the finished :state's ids after :after, of :queue when given.
+SELECT id FROM durq_jobs INDEXED BY durq_jobs_finished
+WHERE (state = 'succeeded' OR state = 'unprocessable' OR state = 'cancelled')
+  AND state = :state AND (:queue IS NULL OR queue = :queue) AND id > :after
+ORDER BY id LIMIT :limit
 
 -- name: ids_queued
 -- Queued jobs are indexed by (queue, priority, run_at), not id: paging them by id would sort
@@ -143,14 +196,31 @@ SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready WHERE state = 'queued' LIMIT
 SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready
 WHERE state = 'queued' AND queue = :queue LIMIT :limit
 
+-- name: resubmit_chosen
+-- OR IGNORE: a job whose dedupe_key a live job holds stays where it is.
+UPDATE OR IGNORE durq_jobs SET state = 'queued', attempts = 0, run_at = :now,
+    result = NULL, last_error = NULL, updated_at = :now
+WHERE state = :state AND id IN (SELECT value FROM json_each(:ids))
+
+-- name: cancel_chosen
+UPDATE durq_jobs SET state = 'cancelled', updated_at = :now
+WHERE state = :state AND id IN (SELECT value FROM json_each(:ids))
+
 -- name: delete_attempts
 DELETE FROM durq_attempts WHERE job_id = ?
 
 -- name: delete_finished
 DELETE FROM durq_jobs WHERE id = ? AND state IN ('succeeded', 'unprocessable', 'cancelled')
+RETURNING *
+
+-- name: delete_job
+DELETE FROM durq_jobs WHERE id = ?
 
 -- name: purge_candidates
-SELECT id, updated_at < :cutoff FROM {jobs_in_state} AND id > :after ORDER BY id LIMIT :limit
+SELECT id, updated_at < :cutoff FROM durq_jobs INDEXED BY durq_jobs_finished
+WHERE (state = 'succeeded' OR state = 'unprocessable' OR state = 'cancelled')
+  AND state = :state AND id > :after
+ORDER BY id LIMIT :limit
 
 -- name: set_paused
 INSERT INTO durq_queues (name, paused) VALUES (?, ?)

@@ -19,7 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from durq.job import JobState
-from durq.queue import JobQueue
+from durq.queue import JobInsights, JobQueue
 
 # Attempt durations in seconds: from a quick no-op job up to the default 300 s timeout.
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -53,8 +53,11 @@ class QueueCollector(Collector):
         yield oldest
         yield paused
         yield GaugeMetricFamily("durq_workers", "Live workers.", value=stats["workers"])
+        if isinstance(self.queue, JobInsights):  # optional: a backend may not keep history
+            yield from self._attempts(self.queue)
 
-        durations = self.queue.attempt_durations(DURATION_BUCKETS)
+    def _attempts(self, insights: JobInsights) -> Iterator[Metric]:
+        durations = insights.attempt_durations(DURATION_BUCKETS)
         attempts = CounterMetricFamily(
             "durq_attempts",
             "Finished attempts still in the history, by outcome.",

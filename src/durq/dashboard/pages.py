@@ -23,7 +23,7 @@ from durq.dashboard.security import (
     session_value,
 )
 from durq.errors import InvalidJob, InvalidState
-from durq.queue import JobQueue
+from durq.queue import JobInsights, JobQueue
 
 PAGE_SIZE = 50
 
@@ -50,14 +50,12 @@ def csrf_refused(request: Request) -> Response:
 
 def _overview_context(queue: JobQueue) -> dict[str, Any]:
     stats = queue.stats()
-    steps = queue.throughput()
-    finished = sum(sum(counts.values()) for _, counts in steps)
-    return {
-        "stats": stats,
-        "chart": throughput_svg(steps),
-        "finished_last_hour": finished,
-        "now": datetime.now(UTC),
-    }
+    context: dict[str, Any] = {"stats": stats, "chart": None, "now": datetime.now(UTC)}
+    if isinstance(queue, JobInsights):  # optional: a backend without it has no chart
+        steps = queue.throughput()
+        context["chart"] = throughput_svg(steps)
+        context["finished_last_hour"] = sum(sum(counts.values()) for _, counts in steps)
+    return context
 
 
 async def overview(request: Request) -> Response:

@@ -1,0 +1,283 @@
+"""The PostgreSQL backend's plumbing: the connection pool, migrations, transactions, LISTEN.
+
+- A ``psycopg_pool`` pool per process, created lazily and created anew in a forked child
+  (a child must never talk on its parent's sockets).
+- Every connection speaks UTC and hands json columns over as text, which ``durq.codec``
+  decodes (so no stored row can crash a reader).
+- Idle workers wait on a dedicated ``LISTEN`` connection, outside the pool.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from durq.backends._sql import load_migrations
+from durq.errors import BackendError, InvalidJob
+
+try:
+    import psycopg
+    import psycopg_pool
+    from psycopg import errors as pg_errors
+    from psycopg.conninfo import conninfo_to_dict
+    from psycopg.types.json import set_json_loads
+except ImportError as exc:  # the optional extra is not installed
+    raise BackendError(
+        "the PostgreSQL backend needs the 'postgres' extra: pip install 'durq[postgres]'"
+    ) from exc
+
+__all__ = ["pg_errors"]  # for postgres.py, once the extra is known to be installed
+
+MIGRATIONS = load_migrations("postgres")
+SCHEMA_VERSION = len(MIGRATIONS)
+
+CHANNEL = "durq_jobs"  # the NOTIFY channel; the payload is the queue name
+# Any constant will do, as long as every durq uses the same one: it serializes migrations.
+_MIGRATION_LOCK = 0x6475_7271_6D69_6772  # "durqmigr"
+_POOL_MAX = 4  # connections per process: the worker's runtime, a task's own, spares
+_CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
+_POOL_WAIT = 60.0  # seconds a caller waits for a free pooled connection
+
+Connection = psycopg.Connection[Any]
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def describe_url(url: str) -> str:
+    """``user@host:port/dbname`` of a libpq URL, without the password, for messages."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise BackendError(f"bad PostgreSQL URL: {one_line(exc)}") from exc
+    host = str(params.get("host") or "localhost")
+    port = str(params.get("port") or "5432")
+    user = str(params.get("user") or "")
+    dbname = str(params.get("dbname") or user)
+    return f"{user + '@' if user else ''}{host}:{port}/{dbname}"
+
+
+def _json_text(data: str | bytes) -> str:
+    return data if isinstance(data, str) else bytes(data).decode()
+
+
+def configure(conn: Connection) -> None:
+    # Times come back as UTC datetimes whatever the server's or role's default zone.
+    conn.execute("SET TIME ZONE 'UTC'")
+    set_json_loads(_json_text, conn)
+
+
+class PostgresConnection:
+    """This process's connections to one durq database, and its transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.where = describe_url(url)
+        self._pid = os.getpid()
+        self._lock = threading.Lock()  # guards creating the pool
+        self._listen_lock = threading.Lock()
+        self._pool: psycopg_pool.ConnectionPool | None = None
+        self._listener: Connection | None = None
+        self._inherited: list[object] = []
+        self._closed = False
+        self._migrate()  # connect now: a bad URL, server or database fails at connect
+
+    def connect(self) -> Connection:
+        """A connection of its own (migrations, LISTEN), in autocommit mode."""
+        options: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in conninfo_to_dict(self.url):
+            options["connect_timeout"] = _CONNECT_TIMEOUT
+        try:
+            conn = psycopg.connect(self.url, **options)
+        except psycopg.Error as exc:
+            raise BackendError(
+                f"cannot connect to PostgreSQL at {self.where}: {one_line(exc)}"
+            ) from exc
+        try:
+            configure(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            raise BackendError(
+                f"cannot configure a connection to PostgreSQL at {self.where}: {one_line(exc)}"
+            ) from exc
+        return conn
+
+    def _migrate(self) -> None:
+        """Apply the missing migrations, each in one transaction with its version row.
+
+        A session advisory lock makes concurrent first connects take turns; the one that
+        comes second finds the work done. The lock is taken before the transaction, not in
+        it: a backend reads the catalog changes another session committed only when a
+        transaction starts (an advisory lock, unlike a table lock, does not refresh its
+        catalog cache), so a transaction begun after the wait sees the tables the first
+        connect made.
+        """
+        with self.connect() as conn:
+            try:
+                if self._schema_version(conn) == SCHEMA_VERSION:
+                    return
+                conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+                try:
+                    while True:
+                        with conn.transaction():
+                            current = self._schema_version(conn)
+                            if current == SCHEMA_VERSION:
+                                break
+                            conn.execute(
+                                "CREATE TABLE IF NOT EXISTS durq_schema (version integer "
+                                "PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                            )
+                            version, script = MIGRATIONS[current]
+                            conn.execute(script)
+                            conn.execute(
+                                "INSERT INTO durq_schema (version) VALUES (%s)", (version,)
+                            )
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+            except psycopg.Error as exc:
+                raise BackendError(
+                    f"cannot use PostgreSQL database {self.where}: {one_line(exc)}"
+                ) from exc
+
+    def _schema_version(self, conn: Connection) -> int:
+        """The schema version; refuses tables durq did not make, or a newer durq's schema."""
+        schema, jobs = conn.execute(
+            "SELECT to_regclass('durq_schema'), to_regclass('durq_jobs')"
+        ).fetchone() or (None, None)
+        if schema is None:
+            if jobs is not None:
+                raise BackendError(
+                    f"{self.where} has a durq_jobs table that durq did not make; "
+                    "it was left as it is"
+                )
+            return 0
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM durq_schema").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise BackendError(
+                f"{self.where} has durq schema version {version}, newer than this durq's "
+                f"{SCHEMA_VERSION}: upgrade durq"
+            )
+        return version
+
+    def _reset_if_forked(self) -> None:
+        if self._pid != os.getpid():
+            # The parent's pool and LISTEN connection share sockets with the parent: closing
+            # them here would end the parent's sessions, so they are kept, unused.
+            self._inherited += [self._pool, self._listener]
+            self._pool = None
+            self._listener = None
+            self._lock = threading.Lock()
+            self._listen_lock = threading.Lock()
+            self._pid = os.getpid()
+
+    def _connection_pool(self) -> psycopg_pool.ConnectionPool:
+        self._reset_if_forked()
+        with self._lock:
+            if self._closed:
+                raise BackendError(f"{self.where}: the queue is closed")
+            if self._pool is None:
+                pool = psycopg_pool.ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=_POOL_MAX,
+                    kwargs={"autocommit": True},
+                    configure=configure,
+                    timeout=_POOL_WAIT,
+                    open=False,
+                    name=f"durq-{self._pid}",
+                )
+                pool.open()
+                self._pool = pool
+            return self._pool
+
+    @contextmanager
+    def transaction(
+        self, *, producing: bool = False, pipelined: bool = False
+    ) -> Iterator[Connection]:
+        """One transaction on a pooled connection; driver errors become ``BackendError``.
+
+        ``producing``: a value the database refuses (out of range, NUL in text) came from
+        the caller, so it is ``InvalidJob``. ``pipelined``: statements are sent without
+        waiting for the previous one's answer until a result is read, so ``BEGIN``, the lost
+        lease rescue and the claim travel together, and ``NOTIFY`` goes with ``COMMIT``: the
+        hot paths cost two or three round trips instead of four or five.
+        """
+        pool = self._connection_pool()
+        try:
+            with pool.connection() as conn:
+                if pipelined:
+                    with conn.pipeline(), conn.transaction():
+                        yield conn
+                else:
+                    with conn.transaction():
+                        yield conn
+        except psycopg.DataError as exc:
+            if producing:
+                raise InvalidJob(f"the database refused a value: {one_line(exc)}") from exc
+            raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
+        except psycopg.Error as exc:
+            raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
+
+    def wait_for_notify(self, timeout: float) -> None:
+        """Return at a ``NOTIFY`` on ``CHANNEL`` or after ``timeout`` seconds; at once when
+        the listening connection is new or was lost (a change may have gone unheard)."""
+        self._reset_if_forked()
+        with self._listen_lock:
+            if self._closed:
+                raise BackendError(f"{self.where}: the queue is closed")
+            if self._listener is None:
+                self._listener = self.connect()
+                try:
+                    self._listener.execute(f"LISTEN {CHANNEL}")
+                except psycopg.Error as exc:
+                    self._drop_listener()
+                    raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
+                # A job enqueued after the caller's empty claim but before this LISTEN sent
+                # no notification we can see, so report a possible change at once.
+                return
+            try:
+                for _ in self._listener.notifies(timeout=max(0.0, timeout), stop_after=1):
+                    break
+                # Take what else has arrived too, so it does not cause a second wake-up.
+                for _ in self._listener.notifies(timeout=0.0):
+                    pass
+            except psycopg.Error:
+                # The server went away: report a possible change; the caller's next claim
+                # tells it whether the database is usable, and the next wait reconnects.
+                self._drop_listener()
+
+    def _drop_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except psycopg.Error:
+                pass
+            self._listener = None
+
+    def close(self) -> None:
+        # After a fork the locks may have been copied while held by a parent's thread.
+        self._reset_if_forked()
+        with self._lock, self._listen_lock:
+            if self._pid == os.getpid():
+                if self._pool is not None:
+                    self._pool.close()
+                if self._listener is not None:
+                    self._listener.close()
+            self._pool = None
+            self._listener = None
+            self._closed = True
+
+    def __del__(self) -> None:
+        # The LISTEN connection is not pooled: close it with the queue that owns it, so a
+        # queue dropped without close() leaves no open connection behind to warn about.
+        listener = getattr(self, "_listener", None)
+        if listener is not None and getattr(self, "_pid", None) == os.getpid():
+            try:
+                listener.close()
+            except psycopg.Error:
+                pass

@@ -1,0 +1,241 @@
+"""The SQLite backend's plumbing: opening the file, migrating it, and its transactions.
+
+- WAL, so readers never block the writer, and a busy timeout, so writers wait their turn.
+- Every write is one ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front, so two
+  writers never deadlock upgrading a read lock, and ``database is locked`` never escapes.
+- One connection per process, opened lazily and opened anew in a forked child; a lock makes
+  it safe to share between threads (a worker's runtime writes outcomes while a task, in a
+  thread of its own, may enqueue jobs).
+- A file that is not SQLite, or not durq's, or of a newer durq, is refused untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qs
+
+from durq.backends._sql import load_migrations
+from durq.errors import BackendError
+
+MIGRATIONS = load_migrations("sqlite")
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT = 60.0  # seconds a writer waits for the lock before BackendError
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+
+T = TypeVar("T")
+
+
+def parse_url(url: str) -> tuple[Path, str]:
+    """``sqlite:///relative.db`` / ``sqlite:////abs.db`` [``?synchronous=normal``] →
+    (path, synchronous pragma value)."""
+    rest = url.removeprefix("sqlite://")
+    if not rest.startswith("/") or len(rest) < 2:
+        raise BackendError(
+            f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db"
+        )
+    path_part, _, query = rest[1:].partition("?")
+    options = parse_qs(query, keep_blank_values=True)
+    unknown = set(options) - {"synchronous"}
+    if unknown:
+        raise BackendError(f"bad SQLite URL {url!r}: unknown option {sorted(unknown)[0]!r}")
+    sync = options.get("synchronous", ["full"])[-1].lower()
+    if sync not in _SYNCHRONOUS:
+        raise BackendError(f"bad SQLite URL {url!r}: synchronous must be full or normal")
+    return Path(path_part), _SYNCHRONOUS[sync]
+
+
+class SQLiteConnection:
+    """This process's connection to one durq database file, and its transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.path, self._synchronous = parse_url(url)
+        self._pid = os.getpid()
+        self.lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._inherited: list[sqlite3.Connection] = []
+        self._closed = False
+        self.data_version: int | None = None  # as last seen, for wait_for_change
+        with self.lock:
+            self.connection()  # open now: a bad path or file fails at connect
+
+    def connection(self) -> sqlite3.Connection:
+        """The open connection (opened on first use); call with ``lock`` held."""
+        if self._closed:
+            raise BackendError(f"{self.path}: the queue is closed")
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        self._check_file()
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        try:
+            self._check_schema(conn)
+            retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._migrate(conn)
+            # The baseline for wait_for_change: commits by others from now on are noticed.
+            self.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            conn.close()
+            raise BackendError(f"cannot use SQLite database {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_file(self) -> None:
+        """Refuse, without touching it, a file that is not an SQLite database."""
+        try:
+            with open(self.path, "rb") as f:
+                header = f.read(len(_HEADER))
+        except FileNotFoundError:
+            if not self.path.parent.is_dir():
+                raise BackendError(
+                    f"cannot open SQLite database {self.path}: {self.path.parent} does not exist"
+                ) from None
+            return
+        except OSError as exc:
+            raise BackendError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        if header and header != _HEADER:
+            raise BackendError(f"{self.path} is not an SQLite database; it was left as it is")
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """Refuse a database that another program owns, or a newer durq made."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return
+        if "durq_schema" not in tables:
+            raise BackendError(f"{self.path} is not a durq database; it was left as it is")
+        (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM durq_schema").fetchone()
+        if version > SCHEMA_VERSION:
+            raise BackendError(
+                f"{self.path} has durq schema version {version}, newer than this durq's "
+                f"{SCHEMA_VERSION}: upgrade durq"
+            )
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Apply the missing migrations, each in one transaction with its version row."""
+        retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS durq_schema "
+                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            (current,) = conn.execute(
+                "SELECT coalesce(max(version), 0) FROM durq_schema"
+            ).fetchone()
+            for version, script in MIGRATIONS[current:]:
+                for statement in statements(script):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO durq_schema VALUES (?, ?)", (version, time.time()))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def reset_if_forked(self) -> None:
+        if self._pid != os.getpid():
+            # A forked child must not use its parent's connection; closing it here could
+            # disturb the parent's locks, so it is kept, unused, until the child exits.
+            self.lock = threading.RLock()
+            if self._conn is not None:
+                self._inherited.append(self._conn)
+            self._conn = None
+            self.data_version = None
+            self._pid = os.getpid()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed if the block ends, else rolled back."""
+        self.reset_if_forked()
+        with self.lock:
+            try:
+                conn = self.connection()
+                retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+            except sqlite3.Error as exc:
+                raise BackendError(f"{self.path}: {exc}") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite already rolled back (disk full, I/O error)
+                if isinstance(exc, sqlite3.Error):
+                    raise BackendError(f"{self.path}: {exc}") from exc
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several SELECTs (WAL readers never wait for writers)."""
+        self.reset_if_forked()
+        with self.lock:
+            try:
+                conn = self.connection()
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise BackendError(f"{self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+            self._closed = True
+
+
+def retry_busy(step: Callable[[], T]) -> T:
+    """Run ``step``, retrying while another process holds a lock it needs.
+
+    The busy timeout covers most waits; this covers the few SQLite reports at once
+    (switching to WAL, a lock held across a checkpoint).
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.001
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+def statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (``executescript`` would commit on its own)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
