@@ -20,8 +20,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import durq
-from durq import cli
+from durq.cli import common as cli_common
+from durq.cli import enqueue as cli_enqueue
 from durq.cli import main
+from durq.cli import transfer as cli_transfer
 from durq.durations import parse_duration
 
 JOB_FIELDS = {f.name for f in dataclasses.fields(durq.Job)}
@@ -156,7 +158,7 @@ def test_enqueue_stdin_one_job_per_line(run: Run, queue: durq.JobQueue) -> None:
 def test_enqueue_stdin_bad_line_names_it_and_stores_nothing_of_its_batch(
     run: Run, queue: durq.JobQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "ENQUEUE_BATCH", 2)
+    monkeypatch.setattr(cli_enqueue, "ENQUEUE_BATCH", 2)
     lines = ["1", "2", "3", "{bad", "5"]
     result = run("enqueue", "-", input="\n".join(lines) + "\n")
     assert result.exit_code == 1
@@ -323,7 +325,7 @@ def test_a_job_that_changes_after_the_check_is_reported_and_the_rest_done(
         monkeypatch.setattr(opened, "resubmit", rival_first)
         return opened
 
-    monkeypatch.setattr(cli, "connect", connect_with_a_rival)
+    monkeypatch.setattr(cli_common, "connect", connect_with_a_rival)
     result = run("jobs", "resubmit", raced.id, other.id)
     assert result.exit_code == 1
     assert error_line(result) == f"error: cannot resubmit job {raced.id}: it is queued"
@@ -554,7 +556,7 @@ def test_stats_watch_runs_until_ctrl_c(
 def test_export_import_roundtrip_keeps_ids(
     run: Run, queue: durq.JobQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "EXPORT_PAGE", 2)  # so the keyset paging is walked
+    monkeypatch.setattr(cli_transfer, "EXPORT_PAGE", 2)  # so the keyset paging is walked
     jobs = [queue.enqueue({"n": n}, queue="q", priority=n, dedupe_key=f"k{n}") for n in range(4)]
     jobs.append(queue.enqueue({"late": True}, delay=3600, max_attempts=9, timeout=5))
     retried = make_job(queue, "running")

@@ -1,0 +1,137 @@
+"""What every ``durq`` command shares: its environment, the error boundary, the options.
+
+The top group hands each command an ``Env``; a ``DurqError`` from any command becomes a
+``CommandError`` there. Options that several commands take are defined once here, so they
+read the same in every command's help.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+from click.decorators import FC
+
+from durq.backends import connect
+from durq.durations import parse_duration
+from durq.errors import DurqError
+from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JobState
+from durq.queue import JobQueue
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class CommandError(click.ClickException):
+    """A failed command: ``error: <message>`` on stderr, exit status 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+class DurqGroup(click.Group):
+    """The top group: turns a ``DurqError`` from any command into a ``CommandError``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DurqError as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise CommandError(" ".join(str(exc).split()) or type(exc).__name__) from exc
+
+
+# -- shared state and options ----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Env:
+    """What the top group hands every command: where the queue is, and a lazy connection."""
+
+    db_url: str
+    debug: bool
+    _queue: JobQueue | None = None
+
+    def queue(self) -> JobQueue:
+        """The queue, opened on first use (so ``--help`` never creates a database)."""
+        if self._queue is None:
+            self._queue = connect(self.db_url)
+            click.get_current_context().find_root().call_on_close(self._queue.close)
+        return self._queue
+
+
+pass_env = click.make_pass_decorator(Env)
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table."
+)
+
+
+def queue_option(
+    help: str, *, default: str | None = None, multiple: bool = False, dest: str = "queue_name"
+) -> Callable[[FC], FC]:
+    """``--queue``/``-q``, passed as ``dest``; ``help`` says what the queue is for here."""
+    return click.option(
+        "--queue",
+        "-q",
+        dest,
+        default=default,
+        show_default=default is not None,
+        multiple=multiple,
+        help=help,
+    )
+
+
+def _state_choice(states: Sequence[JobState]) -> click.Choice[str]:
+    return click.Choice([s.value for s in states])
+
+
+ALL_STATES = _state_choice(list(JobState))
+FINISHED = _state_choice(sorted(FINISHED_STATES))
+CANCELLABLE = _state_choice(sorted(CANCELLABLE_STATES))
+
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[timedelta]
+else:  # click < 8.2's ParamType is not generic: subscripting it fails at run time
+    _ParamType = click.ParamType
+
+
+class DurationType(_ParamType):
+    """``30s``, ``15m``, ``2h``, ``7d``, ``1h30m`` as a ``timedelta``; else a usage error."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = DurationType()
+
+
+@contextmanager
+def log_to_stderr(debug: bool) -> Iterator[None]:
+    """Log durq's events to stderr for a long-running command (Supervisor keeps the files)."""
+    logger = logging.getLogger("durq")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

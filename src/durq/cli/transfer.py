@@ -1,0 +1,76 @@
+"""``durq export`` and ``durq import``: move jobs between databases as JSON lines."""
+
+from __future__ import annotations
+
+from typing import IO
+
+import click
+
+from durq import codec
+from durq.cli import format as fmt
+from durq.cli.common import ALL_STATES, Env, pass_env, queue_option
+from durq.errors import InvalidJob
+from durq.job import Job, JobState
+
+EXPORT_PAGE = 1000  # the largest page list_jobs serves
+
+
+@click.command()
+@click.option(
+    "--state",
+    type=ALL_STATES,
+    default=JobState.QUEUED.value,
+    show_default=True,
+    help="Jobs in this state (`durq import` takes queued jobs only).",
+)
+@queue_option("Only jobs of this queue.")
+@pass_env
+def export(env: Env, state: str, queue_name: str | None) -> None:
+    """Write jobs as JSON lines, for `durq import`.
+
+    One job per line (its --json fields), newest first, to stdout. With `durq import`,
+    this moves a queue between databases, ids and all:
+
+    \b
+      durq --db sqlite:///durq.db export > jobs.jsonl
+      durq --db postgresql://db/durq import jobs.jsonl
+
+    Stop the workers on the old queue first, so no job is run on both.
+    """
+    q = env.queue()
+    before: str | None = None
+    while True:
+        page = q.list_jobs(state=state, queue=queue_name, limit=EXPORT_PAGE, before=before)
+        for job in page:
+            click.echo(fmt.json_line(job.to_dict()))
+        if len(page) < EXPORT_PAGE:
+            return
+        before = page[-1].id
+
+
+@click.command("import")
+@click.argument("source", type=click.File("r"), default="-", metavar="[FILE]")
+@pass_env
+def import_(env: Env, source: IO[str]) -> None:
+    """Add the jobs of a `durq export` file, keeping their ids.
+
+    FILE defaults to stdin. Every line is read and checked before anything is stored;
+    then all jobs are added in one transaction. Jobs already present are skipped, so an
+    import can be run again safely. Prints how many jobs were added.
+    """
+    found: list[Job] = []
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = codec.parse(line, f"line {number}")
+        except InvalidJob as exc:
+            raise InvalidJob(f"{exc}; nothing was imported") from None
+        try:
+            found.append(fmt.job_from_dict(data))
+        except InvalidJob as exc:
+            raise InvalidJob(f"line {number}: {exc}; nothing was imported") from None
+    added = env.queue().import_jobs(found) if found else 0
+    skipped = len(found) - added
+    note = f" ({skipped} already present)" if skipped else ""
+    click.echo(f"imported {added} job{'s' * (added != 1)}{note}")
