@@ -89,7 +89,7 @@ def test_both_url_schemes_open_the_same_database(pg_url: str) -> None:
 
 
 def test_schema_version_matches_the_last_migration(pg_url: str) -> None:
-    from durq.backends import postgres
+    from durq.backends import postgres_connection as postgres
 
     assert postgres.MIGRATIONS[-1][0] == postgres.SCHEMA_VERSION
     rows = sql(pg_url, "SELECT version FROM durq_schema ORDER BY version")

@@ -32,6 +32,7 @@ from durq.job import (
     WorkerInfo,
 )
 from durq.retry import RetryPolicy
+from durq.storage import Changed, ClaimRequest, KeyHeld, NewJobs, QueueCounts, Settlement
 
 DEFAULT_LEASE = 30.0
 MAX_CLAIM = 1000  # jobs one claim may take: a worker's slots, far below any backend's limits
@@ -54,67 +55,6 @@ class QueueSettings:
         if not isinstance(self.retry, RetryPolicy):
             raise InvalidJob(f"retry must be a durq.RetryPolicy, not {self.retry!r}")
         validation.seconds(self.worker_stale_after, "worker_stale_after", allow_zero=False)
-
-
-# -- what the public methods hand to the storage primitives ----------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class JobSpec:
-    """The checked options shared by every job of one enqueue call."""
-
-    queue: str
-    priority: int
-    delay: float  # seconds from the backend's clock's now to ``run_at``
-    max_attempts: int
-    timeout: float
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Settlement:
-    """How one attempt ended, to be written under the attempt's lease (fenced).
-
-    ``outcome`` is ``SUCCEEDED`` (with ``result``, encoded JSON), ``FAILED`` (``error``; the
-    job is queued again after ``backoff`` seconds while attempts are left, else it becomes
-    unprocessable), ``UNPROCESSABLE`` (``error``; no retry) or ``RELEASED`` (queued again
-    now, the attempt not counted).
-    """
-
-    job: Job
-    outcome: Outcome
-    result: str = "null"
-    error: str | None = None
-    backoff: float = 0.0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ClaimRequest:
-    """A checked claim: up to ``limit`` jobs of ``queues`` (``None``: all) for ``worker_id``."""
-
-    worker_id: str
-    queues: tuple[str, ...] | None
-    lease: float
-    limit: int = 1
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class QueueCounts:
-    """What ``stats()`` is made of, read in one snapshot."""
-
-    paused: dict[str, bool]  # every registered queue
-    counts: list[tuple[str, str, int]]  # (queue, state, number of jobs), zero counts left out
-    oldest_ready: dict[str, float]  # queue -> the earliest run_at of its ready jobs (Unix s)
-    workers: int  # live workers
-    now: float  # the backend clock's now (Unix s), that ages are measured from
-
-
-Changed = Job | JobState | None
-"""What a primitive that changes one job reports: the job as it is after the change; or, when
-the change was refused and nothing written, the state the job is in; or ``None``, no such job."""
-
-
-class KeyHeld(Exception):
-    """Raised by ``_resubmit``: a queued or running job holds this job's dedupe key."""
 
 
 class JobQueue(abc.ABC):
@@ -156,10 +96,13 @@ class JobQueue(abc.ABC):
         Infinity included), is larger than ``settings.max_payload_bytes`` encoded or nests
         deeper than ``settings.max_payload_depth``, a bad queue name, or a bad option.
         """
-        spec = _spec(queue, priority, delay, max_attempts, timeout)
+        validation.job_options(queue, priority, delay, max_attempts, timeout)
         key = validation.dedupe_key(dedupe_key)
         text = self._encode(payload, "payload")
-        return self._insert(spec, new_job_ids(1), [text], key)[0]
+        new = NewJobs(
+            new_job_ids(1), [text], queue, priority, float(delay), max_attempts, float(timeout), key
+        )
+        return self._insert(new)[0]
 
     def enqueue_many(
         self,
@@ -172,11 +115,14 @@ class JobQueue(abc.ABC):
         timeout: float = 300.0,
     ) -> list[Job]:
         """Store one job per payload in one transaction: all of them, or (on error) none."""
-        spec = _spec(queue, priority, delay, max_attempts, timeout)
+        validation.job_options(queue, priority, delay, max_attempts, timeout)
         texts = [self._encode(p, "payload") for p in payloads]
         if not texts:
             return []
-        return self._insert(spec, new_job_ids(len(texts)), texts, None)
+        ids = new_job_ids(len(texts))
+        return self._insert(
+            NewJobs(ids, texts, queue, priority, float(delay), max_attempts, float(timeout))
+        )
 
     def import_jobs(self, jobs: Iterable[Job]) -> int:
         """Store jobs exported from another durq queue, keeping their ids, in one transaction.
@@ -469,13 +415,10 @@ class JobQueue(abc.ABC):
     # ``BackendError`` with the original on ``__cause__``.
 
     @abc.abstractmethod
-    def _insert(
-        self, spec: JobSpec, ids: Sequence[str], payloads: Sequence[str], dedupe_key: str | None
-    ) -> list[Job]:
-        """Store one queued job per (id, encoded payload), all with ``spec``, in one
-        transaction, registering ``spec.queue``; the jobs in the order given. With a
-        ``dedupe_key`` (only ever with one payload): if a queued or running job of the queue
-        holds it, store nothing and return that job instead."""
+    def _insert(self, new: NewJobs) -> list[Job]:
+        """Store ``new``'s jobs, queued, in one transaction, registering their queue; the
+        jobs in the order given. With a ``dedupe_key``: if a queued or running job of the
+        queue holds it, store nothing and return that job instead."""
 
     @abc.abstractmethod
     def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
@@ -632,19 +575,6 @@ class JobInsights(abc.ABC):
 
 
 # -- checks and answers shared by the public methods -----------------------------------------
-
-
-def _spec(
-    queue: object, priority: object, delay: object, max_attempts: object, timeout: object
-) -> JobSpec:
-    validation.job_options(queue, priority, delay, max_attempts, timeout)
-    return JobSpec(
-        queue=queue,  # type: ignore[arg-type]  # checked above
-        priority=priority,  # type: ignore[arg-type]
-        delay=float(delay),  # type: ignore[arg-type]
-        max_attempts=max_attempts,  # type: ignore[arg-type]
-        timeout=float(timeout),  # type: ignore[arg-type]
-    )
 
 
 def _lease(lease: object) -> float:

@@ -15,6 +15,7 @@ import pytest
 
 import durq
 from durq.backends import sqlite as sqlite_backend
+from durq.backends import sqlite_connection
 
 
 def digest(path: Path) -> str:
@@ -137,7 +138,7 @@ def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "durq.db"
     with durq.connect(f"sqlite:///{path}") as q:
         job = q.enqueue("keep me")
-    newer = sqlite_backend.SCHEMA_VERSION + 1
+    newer = sqlite_connection.SCHEMA_VERSION + 1
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("INSERT INTO durq_schema VALUES (?, 0)", (newer,))
@@ -160,7 +161,7 @@ def test_schema_version_is_the_last_migration(tmp_path: Path) -> None:
         if (m := re.fullmatch(r"(\d{4})_\w+\.sql", entry.name))
     )
     assert numbers == list(range(1, len(numbers) + 1))
-    assert numbers[-1] == sqlite_backend.SCHEMA_VERSION
+    assert numbers[-1] == sqlite_connection.SCHEMA_VERSION
     path = tmp_path / "durq.db"
     durq.connect(f"sqlite:///{path}").close()
     conn = sqlite3.connect(path)
@@ -180,7 +181,7 @@ def test_connecting_again_does_not_migrate_again(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("SELECT count(*) FROM durq_schema").fetchone()[0] == len(
-            sqlite_backend.MIGRATIONS
+            sqlite_connection.MIGRATIONS
         )
     finally:
         conn.close()

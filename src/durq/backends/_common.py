@@ -19,6 +19,27 @@ from durq.job import Attempt, Job, JobState, Outcome, WorkerInfo
 
 Moment = Callable[[Any], datetime]
 
+
+class KnownQueues:
+    """The queues this process has registered in ``durq_queues``, so producers skip writing
+    the registry row again (queues are never deleted).
+
+    A backend asks ``unknown`` inside its transaction, registers those, and calls
+    ``remember`` only after COMMIT: remembered earlier, a registration that then rolled back
+    would let another thread skip its own and leave a job in a queue that claims, which read
+    the registry, never look at.
+    """
+
+    def __init__(self) -> None:
+        self._known: set[str] = set()
+
+    def unknown(self, queues: set[str]) -> list[str]:
+        return sorted(queues - self._known)
+
+    def remember(self, queues: list[str]) -> None:
+        self._known.update(queues)
+
+
 _STATES = {state.value: state for state in JobState}  # a dict lookup; JobState() is slower
 _OUTCOMES = {outcome.value: outcome for outcome in Outcome}
 

@@ -19,11 +19,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from durq.backends._common import as_is, attempt_from_row, job_from_row, worker_from_row
+from durq import storage
+from durq.backends._common import (
+    KnownQueues,
+    as_is,
+    attempt_from_row,
+    job_from_row,
+    worker_from_row,
+)
 from durq.backends._sql import load_queries
 from durq.backends.postgres_connection import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
     Connection,
     PostgresConnection,
     describe_url,
@@ -31,19 +36,9 @@ from durq.backends.postgres_connection import (
 )
 from durq.errors import BackendError
 from durq.job import Attempt, Job, JobState, Outcome, WorkerInfo
-from durq.queue import (
-    Changed,
-    ClaimRequest,
-    JobInsights,
-    JobQueue,
-    JobSpec,
-    KeyHeld,
-    QueueCounts,
-    QueueSettings,
-    Settlement,
-)
+from durq.queue import JobInsights, JobQueue, QueueSettings
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresQueue", "describe_url"]
+__all__ = ["PostgresQueue", "describe_url"]
 
 Q = load_queries("postgres_queries.sql")
 
@@ -76,37 +71,32 @@ class PostgresQueue(JobQueue, JobInsights):
         self.db = PostgresConnection(url)
         self.url = url
         self.where = self.db.where
-        self._known_queues: set[str] = set()
+        self._known_queues = KnownQueues()
 
     def close(self) -> None:
         self.db.close()
 
     # -- producers ---------------------------------------------------------------------------
 
-    def _register(self, conn: Connection, queues: set[str]) -> set[str]:
-        """Register the queues not registered yet by this process; returns them, to be
-        remembered only after COMMIT (remembered earlier, a registration that then rolled
-        back would let another thread skip its own and leave a job in a queue that claims,
-        which read the registry, never look at)."""
-        new = queues - self._known_queues
-        for queue in sorted(new):
-            conn.execute(Q["register_queue"], {"queue": queue})
-        return new
-
-    def _insert(
-        self, spec: JobSpec, ids: Sequence[str], payloads: Sequence[str], dedupe_key: str | None
-    ) -> list[Job]:
+    def _insert(self, new: storage.NewJobs) -> list[Job]:
         params = {
-            "queue": spec.queue,
-            "priority": spec.priority,
-            "delay": spec.delay,
-            "max_attempts": spec.max_attempts,
-            "timeout": spec.timeout,
+            "queue": new.queue,
+            "priority": new.priority,
+            "delay": new.delay,
+            "max_attempts": new.max_attempts,
+            "timeout": new.timeout,
         }
         with self.db.transaction(producing=True, pipelined=True) as conn:
-            new = self._register(conn, {spec.queue})
-            if len(ids) == 1:
-                one = {**params, "id": ids[0], "payload": payloads[0], "dedupe_key": dedupe_key}
+            registered = self._known_queues.unknown({new.queue})
+            for queue in registered:
+                conn.execute(Q["register_queue"], {"queue": queue})
+            if len(new.ids) == 1:
+                one = {
+                    **params,
+                    "id": new.ids[0],
+                    "payload": new.payloads[0],
+                    "dedupe_key": new.dedupe_key,
+                }
                 # A live job holding the key may finish between the insert that bumps into
                 # it and the look-up; then the insert is simply tried again.
                 while True:
@@ -118,11 +108,11 @@ class PostgresQueue(JobQueue, JobInsights):
                     if existing is not None:
                         return [_job(existing)]
             else:
-                many = {**params, "ids": list(ids), "payloads": list(payloads)}
+                many = {**params, "ids": list(new.ids), "payloads": list(new.payloads)}
                 by_id = {r[0]: r for r in conn.execute(Q["insert_jobs"], many).fetchall()}
-                rows = [by_id[job_id] for job_id in ids]
-            conn.execute(Q["notify"], {"queue": spec.queue})
-        self._known_queues |= new
+                rows = [by_id[job_id] for job_id in new.ids]
+            conn.execute(Q["notify"], {"queue": new.queue})
+        self._known_queues.remember(registered)
         return [_job(r) for r in rows]
 
     def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
@@ -143,17 +133,19 @@ class PostgresQueue(JobQueue, JobInsights):
         ]
         queues = {job.queue for job, _ in jobs}
         with self.db.transaction(producing=True) as conn, conn.cursor() as cur:
-            new = self._register(conn, queues)
+            registered = self._known_queues.unknown(queues)
+            for queue in registered:
+                conn.execute(Q["register_queue"], {"queue": queue})
             cur.executemany(Q["import_job"], rows)
             added = max(cur.rowcount, 0)
             for queue in sorted(queues):
                 conn.execute(Q["notify"], {"queue": queue})
-        self._known_queues |= new
+        self._known_queues.remember(registered)
         return added
 
     # -- workers -----------------------------------------------------------------------------
 
-    def _claim_in(self, conn: Connection, request: ClaimRequest) -> list[Job]:
+    def _claim_in(self, conn: Connection, request: storage.ClaimRequest) -> list[Job]:
         conn.execute(Q["rescue_lost_jobs"])
         params: dict[str, Any] = {
             "worker_id": request.worker_id,
@@ -169,11 +161,11 @@ class PostgresQueue(JobQueue, JobInsights):
             sql, params["queues"] = CLAIM["many"], list(queues)
         return [_job(r) for r in conn.execute(sql, params).fetchall()]
 
-    def _claim(self, request: ClaimRequest) -> list[Job]:
+    def _claim(self, request: storage.ClaimRequest) -> list[Job]:
         with self.db.transaction(pipelined=True) as conn:
             return self._claim_in(conn, request)
 
-    def _heartbeat(self, jobs: Sequence[Job], lease: float) -> list[Changed]:
+    def _heartbeat(self, jobs: Sequence[Job], lease: float) -> list[storage.Changed]:
         params = {
             "lease": lease,
             "ids": [j.id for j in jobs],
@@ -192,8 +184,8 @@ class PostgresQueue(JobQueue, JobInsights):
         return {job_id: JobState(state) for job_id, state in rows}
 
     def _settle(
-        self, settlements: Sequence[Settlement], claim: ClaimRequest | None
-    ) -> tuple[list[Changed], list[Job]]:
+        self, settlements: Sequence[storage.Settlement], claim: storage.ClaimRequest | None
+    ) -> tuple[list[storage.Changed], list[Job]]:
         with self.db.transaction(pipelined=True) as conn:
             # Sent together, read together: one round trip for the whole batch.
             cursors = [conn.execute(_SETTLE[s.outcome], self._params(s)) for s in settlements]
@@ -212,7 +204,7 @@ class PostgresQueue(JobQueue, JobInsights):
         return changed, claimed
 
     @staticmethod
-    def _params(settlement: Settlement) -> dict[str, Any]:
+    def _params(settlement: storage.Settlement) -> dict[str, Any]:
         job = settlement.job
         params: dict[str, Any] = {"id": job.id, "token": job.lease_token}
         if settlement.outcome is Outcome.SUCCEEDED:
@@ -284,7 +276,7 @@ class PostgresQueue(JobQueue, JobInsights):
         assert row is not None
         return float(row[0])
 
-    def _counts(self) -> QueueCounts:
+    def _counts(self) -> storage.QueueCounts:
         stale_after = {"stale_after": self.settings.worker_stale_after}
         with self.db.transaction() as conn:
             # One snapshot for all the counts, so they add up.
@@ -294,7 +286,7 @@ class PostgresQueue(JobQueue, JobInsights):
             counts = conn.execute(Q["counts"]).fetchall()
             oldest = {name: float(t) for name, t in conn.execute(Q["oldest_ready"])}
             row = conn.execute(Q["live_worker_count"], stale_after).fetchone()
-        return QueueCounts(paused, counts, oldest, int(row[0]) if row else 0, now)
+        return storage.QueueCounts(paused, counts, oldest, int(row[0]) if row else 0, now)
 
     def _finished_by_step(self, step: float, n: int) -> tuple[float, list[tuple[int, str, int]]]:
         with self.db.transaction() as conn:
@@ -306,29 +298,29 @@ class PostgresQueue(JobQueue, JobInsights):
         with self.db.transaction() as conn:
             return conn.execute(Q["attempt_durations"], {"bounds": list(bounds)}).fetchall()
 
-    def _resubmit(self, job_id: str) -> Changed:
+    def _resubmit(self, job_id: str) -> storage.Changed:
         with self.db.transaction() as conn:
             try:
                 row = conn.execute(Q["resubmit"], {"id": job_id}).fetchone()
             except pg_errors.UniqueViolation:
-                raise KeyHeld from None
+                raise storage.KeyHeld from None
             changed = self._or_state(conn, row, job_id)
             if isinstance(changed, Job):
                 conn.execute(Q["notify"], {"queue": changed.queue})
             return changed
 
-    def _cancel(self, job_id: str) -> Changed:
+    def _cancel(self, job_id: str) -> storage.Changed:
         with self.db.transaction() as conn:
             row = conn.execute(Q["cancel"], {"id": job_id}).fetchone()
             return self._or_state(conn, row, job_id)
 
-    def _delete(self, job_id: str) -> Changed:
+    def _delete(self, job_id: str) -> storage.Changed:
         with self.db.transaction() as conn:
             row = conn.execute(Q["delete_finished"], {"id": job_id}).fetchone()
             return self._or_state(conn, row, job_id)
 
     @staticmethod
-    def _or_state(conn: Connection, row: Sequence[Any] | None, job_id: str) -> Changed:
+    def _or_state(conn: Connection, row: Sequence[Any] | None, job_id: str) -> storage.Changed:
         """The changed row as a Job, or (nothing changed) the job's state, or None."""
         if row is not None:
             return _job(row)

@@ -19,35 +19,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from durq.backends._common import attempt_from_row, job_from_row, unix_time, worker_from_row
+from durq import storage
+from durq.backends._common import (
+    KnownQueues,
+    attempt_from_row,
+    job_from_row,
+    unix_time,
+    worker_from_row,
+)
 from durq.backends._sql import load_queries
 from durq.backends.sqlite_connection import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
     SQLiteConnection,
     parse_url,
 )
-from durq.job import (
-    FINISHED_STATES,
-    Attempt,
-    Job,
-    JobState,
-    Outcome,
-    WorkerInfo,
-)
-from durq.queue import (
-    Changed,
-    ClaimRequest,
-    JobInsights,
-    JobQueue,
-    JobSpec,
-    KeyHeld,
-    QueueCounts,
-    QueueSettings,
-    Settlement,
-)
+from durq.job import FINISHED_STATES, Attempt, Job, JobState, Outcome, WorkerInfo
+from durq.queue import JobInsights, JobQueue, QueueSettings
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteQueue", "parse_url"]
+__all__ = ["SQLiteQueue", "parse_url"]
 
 Q = load_queries("sqlite_queries.sql")
 
@@ -81,7 +69,7 @@ class SQLiteQueue(JobQueue, JobInsights):
     def __init__(self, url: str, settings: QueueSettings) -> None:
         self.settings = settings
         self.db = SQLiteConnection(url)
-        self._known_queues: set[str] = set()
+        self._known_queues = KnownQueues()
 
     @property
     def path(self) -> Path:
@@ -93,61 +81,51 @@ class SQLiteQueue(JobQueue, JobInsights):
 
     # -- producers ---------------------------------------------------------------------------
 
-    def _register(self, conn: sqlite3.Connection, queues: set[str]) -> set[str]:
-        """Register the queues not registered yet by this process; returns them, to be
-        remembered only after COMMIT (remembered earlier, a registration that then rolled
-        back would let another thread skip its own and leave a job in a queue that claims,
-        which read the registry, never look at)."""
-        new = queues - self._known_queues
-        for queue in new:
-            conn.execute(Q["register_queue"], (queue,))
-        return new
-
-    def _insert(
-        self, spec: JobSpec, ids: Sequence[str], payloads: Sequence[str], dedupe_key: str | None
-    ) -> list[Job]:
+    def _insert(self, new: storage.NewJobs) -> list[Job]:
         now = time.time()
-        run_at = now + spec.delay
+        run_at = now + new.delay
         rows = [
             (
                 job_id,
-                spec.queue,
+                new.queue,
                 text,
-                spec.priority,
+                new.priority,
                 run_at,
-                spec.max_attempts,
-                spec.timeout,
-                dedupe_key,
+                new.max_attempts,
+                new.timeout,
+                new.dedupe_key,
                 now,
                 now,
             )
-            for job_id, text in zip(ids, payloads, strict=True)
+            for job_id, text in zip(new.ids, new.payloads, strict=True)
         ]
         with self.db.write() as conn:
-            new = self._register(conn, {spec.queue})
-            if dedupe_key is not None:
-                found = conn.execute(Q["find_live_duplicate"], (spec.queue, dedupe_key))
+            registered = self._known_queues.unknown({new.queue})
+            for queue in registered:
+                conn.execute(Q["register_queue"], (queue,))
+            if new.dedupe_key is not None:
+                found = conn.execute(Q["find_live_duplicate"], (new.queue, new.dedupe_key))
                 existing: Row | None = found.fetchone()
                 if existing is not None:
                     return [_job(existing)]
             conn.executemany(Q["insert_job"], rows)
-        self._known_queues |= new
+        self._known_queues.remember(registered)
         # The jobs carry the payloads as stored, not the caller's objects: one decode for the
         # whole batch, and one datetime for all (per-job costs add up at 1,000 a batch).
-        stored = json.loads("[" + ",".join(payloads) + "]")
+        stored = json.loads("[" + ",".join(new.payloads) + "]")
         created, ready = unix_time(now), unix_time(run_at)
         return [
             Job(
                 id=job_id,
-                queue=spec.queue,
+                queue=new.queue,
                 payload=payload,
                 state=JobState.QUEUED,
-                priority=spec.priority,
+                priority=new.priority,
                 run_at=ready,
                 attempts=0,
-                max_attempts=spec.max_attempts,
-                timeout=spec.timeout,
-                dedupe_key=dedupe_key,
+                max_attempts=new.max_attempts,
+                timeout=new.timeout,
+                dedupe_key=new.dedupe_key,
                 worker_id=None,
                 lease_expires_at=None,
                 lease_token=None,
@@ -156,7 +134,7 @@ class SQLiteQueue(JobQueue, JobInsights):
                 created_at=created,
                 updated_at=created,
             )
-            for job_id, payload in zip(ids, stored, strict=True)
+            for job_id, payload in zip(new.ids, stored, strict=True)
         ]
 
     def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
@@ -178,14 +156,16 @@ class SQLiteQueue(JobQueue, JobInsights):
             for job, text in jobs
         ]
         with self.db.write() as conn:
-            new = self._register(conn, {job.queue for job, _ in jobs})
+            registered = self._known_queues.unknown({job.queue for job, _ in jobs})
+            for queue in registered:
+                conn.execute(Q["register_queue"], (queue,))
             added = sum(conn.execute(Q["import_job"], row).rowcount for row in rows)
-        self._known_queues |= new
+        self._known_queues.remember(registered)
         return added
 
     # -- workers -----------------------------------------------------------------------------
 
-    def _claim_in(self, conn: sqlite3.Connection, request: ClaimRequest) -> list[Row]:
+    def _claim_in(self, conn: sqlite3.Connection, request: storage.ClaimRequest) -> list[Row]:
         now = time.time()
         if conn.execute(Q["any_lease_expired"], {"now": now}).fetchone() is not None:
             conn.execute(Q["close_lost_attempts"], {"now": now})
@@ -208,12 +188,12 @@ class SQLiteQueue(JobQueue, JobInsights):
             rows.sort(key=_claim_order)  # RETURNING gives no order
         return rows
 
-    def _claim(self, request: ClaimRequest) -> list[Job]:
+    def _claim(self, request: storage.ClaimRequest) -> list[Job]:
         with self.db.write() as conn:
             rows = self._claim_in(conn, request)
         return [_job(r) for r in rows]
 
-    def _heartbeat(self, jobs: Sequence[Job], lease: float) -> list[Changed]:
+    def _heartbeat(self, jobs: Sequence[Job], lease: float) -> list[storage.Changed]:
         now = time.time()
         params = {
             "until": now + lease,
@@ -228,7 +208,9 @@ class SQLiteQueue(JobQueue, JobInsights):
                 states = dict(conn.execute(Q["states_of"], {"ids": json.dumps(missing)}))
         return [_job(renewed[j.id]) if j.id in renewed else _state(states.get(j.id)) for j in jobs]
 
-    def _settle_in(self, conn: sqlite3.Connection, settlement: Settlement) -> Row | str | None:
+    def _settle_in(
+        self, conn: sqlite3.Connection, settlement: storage.Settlement
+    ) -> Row | str | None:
         """Write one settlement: the job's new row, or (refused) its state or None."""
         job, outcome, now = settlement.job, settlement.outcome, time.time()
         if outcome is Outcome.SUCCEEDED:
@@ -254,8 +236,8 @@ class SQLiteQueue(JobQueue, JobInsights):
         return row
 
     def _settle(
-        self, settlements: Sequence[Settlement], claim: ClaimRequest | None
-    ) -> tuple[list[Changed], list[Job]]:
+        self, settlements: Sequence[storage.Settlement], claim: storage.ClaimRequest | None
+    ) -> tuple[list[storage.Changed], list[Job]]:
         with self.db.write() as conn:
             written = [self._settle_in(conn, s) for s in settlements]
             refused = any(not isinstance(w, tuple) for w in written)
@@ -338,7 +320,7 @@ class SQLiteQueue(JobQueue, JobInsights):
             rows = conn.execute(Q["attempts"], (job_id,)).fetchall()
         return [attempt_from_row(r, unix_time) for r in rows]
 
-    def _counts(self) -> QueueCounts:
+    def _counts(self) -> storage.QueueCounts:
         now = time.time()
         with self.db.read() as conn:
             paused = {name: bool(flag) for name, flag in conn.execute(Q["queues"])}
@@ -346,7 +328,7 @@ class SQLiteQueue(JobQueue, JobInsights):
             oldest = dict(conn.execute(Q["oldest_ready"], (now,)).fetchall())
             stale_before = now - self.settings.worker_stale_after
             (workers,) = conn.execute(Q["live_worker_count"], (stale_before,)).fetchone()
-        return QueueCounts(paused, counts, oldest, workers, now)
+        return storage.QueueCounts(paused, counts, oldest, workers, now)
 
     def _finished_by_step(self, step: float, n: int) -> tuple[float, list[tuple[int, str, int]]]:
         start = (time.time() // step + 1 - n) * step
@@ -361,21 +343,21 @@ class SQLiteQueue(JobQueue, JobInsights):
             rows = conn.execute(Q["attempt_durations"], {"bounds": json.dumps(finite)})
             return rows.fetchall()
 
-    def _resubmit(self, job_id: str) -> Changed:
+    def _resubmit(self, job_id: str) -> storage.Changed:
         now = time.time()
         with self.db.write() as conn:
             try:
                 row = conn.execute(Q["resubmit"], (now, now, job_id)).fetchone()
             except sqlite3.IntegrityError:
-                raise KeyHeld from None
+                raise storage.KeyHeld from None
             return self._or_state(conn, row, job_id)
 
-    def _cancel(self, job_id: str) -> Changed:
+    def _cancel(self, job_id: str) -> storage.Changed:
         with self.db.write() as conn:
             row = conn.execute(Q["cancel"], (time.time(), job_id)).fetchone()
             return self._or_state(conn, row, job_id)
 
-    def _delete(self, job_id: str) -> Changed:
+    def _delete(self, job_id: str) -> storage.Changed:
         with self.db.write() as conn:
             row = conn.execute(Q["delete_finished"], (job_id,)).fetchone()
             if row is not None:
@@ -383,7 +365,7 @@ class SQLiteQueue(JobQueue, JobInsights):
             return self._or_state(conn, row, job_id)
 
     @staticmethod
-    def _or_state(conn: sqlite3.Connection, row: Row | None, job_id: str) -> Changed:
+    def _or_state(conn: sqlite3.Connection, row: Row | None, job_id: str) -> storage.Changed:
         """The changed row as a Job, or (nothing changed) the job's state, or None."""
         if row is not None:
             return _job(row)
