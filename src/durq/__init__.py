@@ -9,11 +9,14 @@ from durq.backends import connect
 from durq.errors import (
     BackendError,
     DurqError,
+    HandlerError,
+    InsecureBind,
     InvalidJob,
     InvalidState,
     JobNotFound,
     LeaseLost,
     Unprocessable,
+    WorkerError,
 )
 from durq.job import Attempt, Job, JobState, Outcome, WorkerInfo
 from durq.queue import JobQueue, QueueSettings
@@ -23,6 +26,8 @@ __all__ = [
     "Attempt",
     "BackendError",
     "DurqError",
+    "HandlerError",
+    "InsecureBind",
     "InvalidJob",
     "InvalidState",
     "Job",
@@ -34,6 +39,7 @@ __all__ = [
     "QueueSettings",
     "RetryPolicy",
     "Unprocessable",
+    "WorkerError",
     "WorkerInfo",
     "connect",
 ]

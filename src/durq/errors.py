@@ -30,6 +30,18 @@ class BackendError(DurqError):
     """The queue's database cannot be used."""
 
 
+class WorkerError(DurqError):
+    """The worker cannot start."""
+
+
+class HandlerError(WorkerError):
+    """The handler cannot be loaded."""
+
+
+class InsecureBind(DurqError):
+    """Refusing to serve the dashboard on a non-loopback address without a token."""
+
+
 class Unprocessable(Exception):
     """Raised by a handler: the job can never succeed, so it is not retried.
 

@@ -15,18 +15,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from durq.errors import DurqError, Unprocessable
+from durq.errors import HandlerError, Unprocessable
 from durq.job import JSON, Job
 
 Handler = Callable[[Job], Any]
-
-
-class WorkerError(DurqError):
-    """The worker cannot start."""
-
-
-class HandlerError(WorkerError):
-    """The handler cannot be loaded."""
 
 
 def load_handler(spec: str) -> Handler:

@@ -30,16 +30,8 @@ from types import FrameType
 from typing import NoReturn
 
 from durq import validation
-from durq.errors import DurqError, InvalidJob, LeaseLost
-from durq.handlers import (
-    Handler,
-    HandlerError,
-    HandlerOutcome,
-    HandlerThread,
-    Verdict,
-    WorkerError,
-    load_handler,
-)
+from durq.errors import DurqError, HandlerError, InvalidJob, LeaseLost, WorkerError
+from durq.handlers import Handler, HandlerOutcome, HandlerThread, Verdict, load_handler
 from durq.job import JSON, Job, JobState
 from durq.queue import DEFAULT_LEASE, JobQueue
 

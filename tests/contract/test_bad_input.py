@@ -1,4 +1,4 @@
-"""Bad input gets a clear one-line error and changes nothing (DESIGN.md, guarantee 6).
+"""Bad input gets a clear one-line error and changes nothing (docs/design.md, guarantee 6).
 
 Each test runs many bad inputs against one busy queue, checking after every one that nothing
 changed, so a change that some earlier refusal left behind is caught too.

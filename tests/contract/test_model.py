@@ -1,5 +1,5 @@
 """Model-based test: hypothesis drives a backend beside an in-memory model of the state
-machine in DESIGN.md and compares the two after every step.
+machine in docs/design.md and compares the two after every step.
 
 Lease expiry is made, not waited for: a heartbeat with a lease of 1 ms and a 2 ms sleep
 leave a job whose lease has run out, which the next claim must rescue (and whose worker may

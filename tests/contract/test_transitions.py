@@ -1,4 +1,4 @@
-"""Every transition of the state machine in DESIGN.md, and every refused one."""
+"""Every transition of the state machine in docs/design.md, and every refused one."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import signal
 import threading
 from types import FrameType
 
-from durq.dashboard.binding import LOOPBACK_NAMES, InsecureBind, check_bind, is_loopback
-from durq.errors import DurqError
+from durq.dashboard.binding import LOOPBACK_NAMES, check_bind, is_loopback
+from durq.errors import DurqError, InsecureBind
 
 __all__ = ["InsecureBind", "is_loopback", "serve"]
 

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from durq.errors import DurqError
+from durq.errors import InsecureBind
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-
-
-class InsecureBind(DurqError):
-    """Refusing to serve the dashboard on a non-loopback address without a token."""
 
 
 def is_loopback(host: str) -> bool:
