@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,26 @@ def python_env(tmp_path: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
     return env
+
+
+@pytest.fixture
+def write_behind_durq(queue_url: str) -> Callable[[str, str, str], None]:
+    """``write(job_id, column, text)``: store ``text`` in a JSON column of a job's row with
+    plain SQL, as an older durq or a person at a SQL prompt might, bypassing every check."""
+
+    def write(job_id: str, column: str, text: str) -> None:
+        assert column in ("payload", "result")
+        if queue_url.startswith("sqlite:"):
+            path = queue_url.removeprefix("sqlite:///")
+            with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+                conn.execute(f"UPDATE durq_jobs SET {column} = ? WHERE id = ?", (text, job_id))
+        else:
+            import pg_support
+
+            pg_support.execute(
+                queue_url,
+                f"UPDATE durq_jobs SET {column} = %(text)s::json WHERE id = %(id)s",
+                {"text": text, "id": job_id},
+            )
+
+    return write

@@ -30,6 +30,7 @@ from types import FrameType
 from typing import NoReturn
 
 from durq import validation
+from durq.codec import Unreadable
 from durq.errors import DurqError, HandlerError, InvalidJob, LeaseLost, WorkerError
 from durq.handlers import Handler, HandlerOutcome, HandlerThread, Verdict, load_handler
 from durq.job import JSON, Job, JobState
@@ -199,6 +200,11 @@ class Worker:
         the same transaction when the worker goes on, and whether that claim was tried."""
         started = time.monotonic()
         log.debug("job %s queue=%s attempt=%d started", job.id, job.queue, job.attempts)
+        if isinstance(job.payload, Unreadable):
+            # Stored behind durq's back (it refuses such payloads): no handler could use it.
+            why = f"the payload cannot be read: {job.payload.reason}"
+            self.jobs_done += 1
+            return self._finish(job, HandlerOutcome(Verdict.UNPROCESSABLE, why), 0.0)
         if self._handler_thread is None:
             self._handler_thread = HandlerThread(self.handler)
         self._handler_thread.start(job)

@@ -60,20 +60,20 @@ WHERE id IN (
     ORDER BY j.priority DESC, j.run_at, j.id LIMIT :limit)
 RETURNING *
 
--- name: claim_any
--- As claim_from, over every queue in the registry (every job's queue is registered).
+-- name: claim_one
+-- As claim_from, for a single queue: no candidates from several queues to merge, so no sort.
 UPDATE durq_jobs
 SET state = 'running', attempts = attempts + 1, worker_id = :worker_id,
     lease_token = lower(hex(randomblob(16))), lease_expires_at = :until, updated_at = :now
 WHERE id IN (
-    SELECT j.id FROM durq_queues AS q
-    JOIN durq_jobs AS j ON j.id IN (
-        SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready
-        WHERE queue = q.name AND state = 'queued' AND run_at <= :now
-        ORDER BY priority DESC, run_at, id LIMIT :limit)
-    WHERE NOT q.paused
-    ORDER BY j.priority DESC, j.run_at, j.id LIMIT :limit)
+    SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready
+    WHERE queue = :queue AND state = 'queued' AND run_at <= :now
+      AND NOT EXISTS (SELECT 1 FROM durq_queues WHERE name = :queue AND paused)
+    ORDER BY priority DESC, run_at, id LIMIT :limit)
 RETURNING *
+
+-- name: active_queues
+SELECT name FROM durq_queues WHERE NOT paused
 
 -- name: start_attempt
 INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at) VALUES (?, ?, ?, ?)
