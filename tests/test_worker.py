@@ -94,7 +94,9 @@ def test_sigterm_lets_the_running_job_finish_and_claims_nothing_more(
     marker = tmp_path / "started"
     long = queue.enqueue({"seconds": 1.5, "marker": str(marker)}, priority=1)
     waiting = queue.enqueue({"seconds": 0})
-    proc = workers.start("--handler", "handlers:sleeps", "--lease", "1", "--worker-id", "w1")
+    proc = workers.start(
+        "--handler", "handlers:sleeps", "--lease", "1", "--worker-id", "w1", "--concurrency", "1"
+    )
     wait_for(marker.exists, "the job to start")
 
     proc.send_signal(signal.SIGTERM)
@@ -402,8 +404,8 @@ def test_the_workers_registry_shows_the_worker_while_it_runs(
 
 
 class SignalOnDrain:
-    """Delegates to a real queue; a stop signal arrives right as a completion claims the next
-    job, before its handler can start."""
+    """Delegates to a real queue; a stop signal arrives right as an outcome is written with
+    the next claim, before the claimed job can start."""
 
     def __init__(self, queue: durq.JobQueue) -> None:
         self._queue = queue
@@ -411,10 +413,11 @@ class SignalOnDrain:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._queue, name)
 
-    def complete_and_claim(self, *args: Any, **kwargs: Any) -> Any:
-        done, following = self._queue.complete_and_claim(*args, **kwargs)
-        os.kill(os.getpid(), signal.SIGTERM)  # delivered to the worker's handler
-        return done, following
+    def settle(self, *args: Any, **kwargs: Any) -> Any:
+        written, claimed = self._queue.settle(*args, **kwargs)
+        if claimed:
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered to the worker's handler
+        return written, claimed
 
 
 def test_a_job_claimed_as_the_stop_signal_arrives_is_released_not_run(
@@ -423,7 +426,7 @@ def test_a_job_claimed_as_the_stop_signal_arrives_is_released_not_run(
     first, second = queue.enqueue_many([{"n": 1}, {"n": 2}])
     ran: list[str] = []
     wrapped = SignalOnDrain(queue)
-    worker = Worker(wrapped, lambda job: ran.append(job.id), worker_id="w1")
+    worker = Worker(wrapped, lambda job: ran.append(job.id), worker_id="w1", concurrency=1)
     before = signal.getsignal(signal.SIGTERM)
 
     assert worker.run() == 0
@@ -441,7 +444,9 @@ def test_handlers_run_one_after_another_on_one_thread_beside_the_main_thread(
 ) -> None:
     queue.enqueue_many([{"n": n} for n in range(3)])
     threads: list[threading.Thread] = []
-    worker = Worker(queue, lambda job: threads.append(threading.current_thread()), burst=True)
+    worker = Worker(
+        queue, lambda job: threads.append(threading.current_thread()), burst=True, concurrency=1
+    )
     assert worker.run() == 0
     assert len(threads) == 3
     assert len(set(threads)) == 1 and threads[0] is not threading.main_thread()

@@ -18,14 +18,16 @@ from durq.errors import (
     Unprocessable,
     WorkerError,
 )
-from durq.job import Attempt, Job, JobState, Outcome, WorkerInfo
+from durq.job import Attempt, Finished, Job, JobState, Outcome, WorkerInfo
 from durq.queue import JobQueue, QueueSettings
 from durq.retry import RetryPolicy
+from durq.worker.context import cancel_requested, current_job
 
 __all__ = [
     "Attempt",
     "BackendError",
     "DurqError",
+    "Finished",
     "HandlerError",
     "InsecureBind",
     "InvalidJob",
@@ -41,6 +43,8 @@ __all__ = [
     "Unprocessable",
     "WorkerError",
     "WorkerInfo",
+    "cancel_requested",
     "connect",
+    "current_job",
 ]
 __version__ = "0.1.0"

@@ -25,6 +25,8 @@ class InvalidState(DurqError):
 class LeaseLost(DurqError):
     """The lease token is stale: another attempt owns the job now."""
 
+    state: str | None = None  # the job's state when the call was refused, when known
+
 
 class BackendError(DurqError):
     """The queue's database cannot be used."""

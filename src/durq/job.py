@@ -84,6 +84,21 @@ class Job:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Finished:
+    """How a worker's attempt at ``job`` ended, for ``JobQueue.settle``.
+
+    ``outcome``: ``SUCCEEDED`` with ``result``; ``FAILED`` with ``error`` (retried after the
+    backoff while attempts are left, else unprocessable); ``UNPROCESSABLE`` with ``error``
+    (no retry); ``RELEASED`` (handed back unfinished, the attempt not counted).
+    """
+
+    job: Job
+    outcome: Outcome
+    result: JSON = None
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Attempt:
     """One attempt at a job, kept in its history."""
 

@@ -19,13 +19,14 @@ from types import TracebackType
 from typing import Any, Self
 
 from durq import codec, validation
-from durq.errors import InvalidJob, InvalidState, JobNotFound, LeaseLost
+from durq.errors import DurqError, InvalidJob, InvalidState, JobNotFound, LeaseLost
 from durq.ids import new_job_ids
 from durq.job import (
     CANCELLABLE_STATES,
     FINISHED_STATES,
     JSON,
     Attempt,
+    Finished,
     Job,
     JobState,
     Outcome,
@@ -177,6 +178,19 @@ class JobQueue(abc.ABC):
         (renewed,) = self._heartbeat([job], _lease(lease))
         return _fenced(job, renewed)
 
+    def heartbeat_many(
+        self, jobs: Sequence[Job], lease: float = DEFAULT_LEASE
+    ) -> list[Job | DurqError]:
+        """``heartbeat`` for each job, in one transaction (one statement where the backend
+        can): per job, in order, the renewed ``Job``, or the ``LeaseLost`` (or
+        ``JobNotFound``) it would have raised. Fencing is per job: one stale token refuses
+        that job only."""
+        checked = [validation.claimed(job) for job in jobs]
+        if not checked:
+            return []
+        renewed = self._heartbeat(checked, _lease(lease))
+        return [_answer(job, changed) for job, changed in zip(checked, renewed, strict=True)]
+
     def complete(self, job: Job, result: JSON = None) -> Job:
         """Finish the attempt: the job becomes ``succeeded`` with ``result``. Fenced.
 
@@ -230,6 +244,37 @@ class JobQueue(abc.ABC):
         """``fail(job, error, retry)`` then ``claim(...)``, as ``complete_and_claim``."""
         settlement = self._failure(job, error, retry)
         return self._settle_one(settlement, _claim_request(worker_id, queues, lease, 1))
+
+    def settle(
+        self,
+        finished: Sequence[Finished],
+        *,
+        worker_id: str | None = None,
+        queues: Sequence[str] | None = None,
+        lease: float = DEFAULT_LEASE,
+        claim: int = 0,
+    ) -> tuple[list[Job | DurqError], list[Job]]:
+        """Write how several attempts ended, then claim up to ``claim`` jobs for
+        ``worker_id``, all in one transaction (one durable commit for a batch).
+
+        Fencing is per job: returns, per ``Finished`` in order, the job as it is now, or the
+        ``LeaseLost`` (or ``JobNotFound``) that its own call would have raised, with nothing
+        written for it; and the jobs claimed, in claim order. If any outcome was refused
+        nothing is claimed (the worker has lost a lease and should look at its jobs first).
+        Every argument is checked before anything is written (``InvalidJob``, naming the
+        job, for a result that cannot be stored).
+        """
+        settlements = [self._settlement(f) for f in finished]
+        request = None
+        if claim:
+            if worker_id is None:
+                raise InvalidJob("settle needs a worker_id to claim for")
+            request = _claim_request(worker_id, queues, lease, claim)
+        if not settlements:
+            return [], self._claim(request) if request else []
+        changed, claimed = self._settle(settlements, request)
+        answers = [_answer(s.job, c) for s, c in zip(settlements, changed, strict=True)]
+        return answers, claimed
 
     def worker_heartbeat(
         self, worker_id: str, *, host: str, pid: int, queues: Sequence[str] | None
@@ -401,6 +446,21 @@ class JobQueue(abc.ABC):
             return Settlement(job, Outcome.UNPROCESSABLE, error=str(error))
         backoff = self.settings.retry.delay(job.attempts)
         return Settlement(job, Outcome.FAILED, error=str(error), backoff=backoff)
+
+    def _settlement(self, finished: Finished) -> Settlement:
+        if not isinstance(finished, Finished):
+            raise InvalidJob(f"expected a durq.Finished, not {finished!r}")
+        job, outcome = finished.job, finished.outcome
+        if outcome is Outcome.SUCCEEDED:
+            try:
+                return self._success(job, finished.result)
+            except InvalidJob as exc:
+                raise InvalidJob(f"job {getattr(job, 'id', job)}: {exc}") from None
+        if outcome is Outcome.FAILED or outcome is Outcome.UNPROCESSABLE:
+            return self._failure(job, str(finished.error), outcome is Outcome.FAILED)
+        if outcome is Outcome.RELEASED:
+            return Settlement(validation.claimed(job), Outcome.RELEASED)
+        raise InvalidJob(f"an attempt cannot be settled as {outcome!r}")
 
     def _settle_one(
         self, settlement: Settlement, claim: ClaimRequest | None
@@ -607,13 +667,19 @@ def stale(job: Job, state: JobState | None) -> LeaseLost | JobNotFound:
     if state is None:
         return JobNotFound(f"no job {job.id}")
     held = ", held by another attempt" if state is JobState.RUNNING else ""
-    return LeaseLost(f"job {job.id}: lease token is stale (the job is {state} now{held})")
+    lost = LeaseLost(f"job {job.id}: lease token is stale (the job is {state} now{held})")
+    lost.state = state
+    return lost
 
 
 def _fenced(job: Job, changed: Changed) -> Job:
     if isinstance(changed, Job):
         return changed
     raise stale(job, changed)
+
+
+def _answer(job: Job, changed: Changed) -> Job | DurqError:
+    return changed if isinstance(changed, Job) else stale(job, changed)
 
 
 def _done(job_id: str, changed: Changed, action: str) -> Job:

@@ -9,6 +9,7 @@ import click
 
 from durq.cli.common import Env, log_to_stderr, pass_env, queue_option
 from durq.queue import DEFAULT_LEASE
+from durq.worker.runtime import DEFAULT_CONCURRENCY
 
 
 @click.command()
@@ -23,6 +24,14 @@ from durq.queue import DEFAULT_LEASE
     "A queue to take jobs from; repeat for several (default: every queue).",
     multiple=True,
     dest="queues",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1, max=1000),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Jobs run at once: threads for plain functions, one event loop for async ones.",
 )
 @click.option(
     "--lease",
@@ -41,20 +50,21 @@ from durq.queue import DEFAULT_LEASE
     type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
-    help="On SIGTERM, seconds the current job may take before it is released.",
+    help="On SIGTERM, seconds running jobs may take before they are released.",
 )
 @pass_env
 def worker(
     env: Env,
     handler_spec: str,
     queues: tuple[str, ...],
+    concurrency: int,
     lease: float,
     worker_id: str | None,
     burst: bool,
     max_jobs: int | None,
     grace: float,
 ) -> None:
-    """Run jobs, one at a time, with the handler MOD:FUNC.
+    """Run jobs with the handler MOD:FUNC, up to --concurrency at once.
 
     The handler is a function `handle(job) -> result`: its return value is stored as the
     job's result; an exception fails the attempt (retried with backoff); raising
@@ -62,8 +72,10 @@ def worker(
     directory first. A handler that cannot be imported stops the worker before it claims
     anything.
 
-    SIGTERM/SIGINT: stop claiming, let the current job finish within --grace, else release
-    it; a second signal releases it at once. Exit 0. Run several workers for parallelism.
+    SIGTERM/SIGINT: stop claiming, let running jobs finish within --grace, else release
+    them; a second signal releases them at once. Exit 0. A plain function that overruns its
+    job's timeout cannot be stopped: the job is failed as timed out, the others finish or
+    are released, and the worker exits 3 so its process manager starts a clean one.
 
     \b
     Example:
@@ -81,6 +93,7 @@ def worker(
             env.queue(),
             handler,
             queues=list(queues) or None,
+            concurrency=concurrency,
             lease=lease,
             worker_id=worker_id,
             grace=grace,

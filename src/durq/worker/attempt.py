@@ -1,0 +1,141 @@
+"""One attempt in flight: the unit the worker runtime runs many of at once.
+
+A ``RunningJob`` knows its job and the call that runs it, when it must end (its timeout),
+whether it should stop early (a cancel flag that ``durq.cancel_requested()`` reads), and how
+to turn what the call did into a ``durq.Finished``. Which thread or event loop runs it is the
+slots' business, renewing its lease the lease keeper's, writing its outcome the settler's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import traceback
+from concurrent.futures import Future
+from typing import Any
+
+from durq import codec
+from durq.codec import Unreadable
+from durq.errors import InvalidJob, Unprocessable
+from durq.job import JSON, Finished, Job, Outcome
+from durq.queue import QueueSettings
+from durq.worker.context import running as running_as_current
+from durq.worker.runners import Call
+
+
+class RunningJob:
+    """One claimed job from the moment its worker takes it until its outcome is written."""
+
+    def __init__(self, job: Job, call: Call, settings: QueueSettings) -> None:
+        self.job = job
+        self.call = call
+        self._settings = settings
+        self.started = time.monotonic()
+        self.deadline = self.started + job.timeout
+        self.cancel = threading.Event()  # seen by durq.cancel_requested()
+        self.dropped: str | None = None  # why its outcome will not be written, once it won't
+        self.abandoned = False  # a thread task past its timeout, left to itself
+        self.future: Future[Finished] | None = None  # an async task's, to cancel it
+        self.outcome: Finished | None = None  # once known, until it is written
+        self.took = 0.0  # seconds it ran, once its outcome is known
+        self.release_why = ""  # why it is handed back, when it is
+
+    def ended(self, finished: Finished) -> Finished:
+        """Note how the attempt ended (its outcome is on its way to the database)."""
+        self.outcome = finished
+        self.took = self.elapsed
+        return finished
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def drop(self, why: str) -> None:
+        """Give up on this attempt's outcome (its lease is gone, or the job was cancelled):
+        ask the task to stop; whatever it returns is discarded."""
+        self.dropped = why
+        self.cancel.set()
+        if self.future is not None:
+            self.future.cancel()
+
+    # -- running it ------------------------------------------------------------------------
+
+    def run(self) -> Finished:
+        """Run a plain call here, on the calling thread; never raises."""
+        unreadable = self._unreadable()
+        if unreadable is not None:
+            return unreadable
+        with running_as_current(self.job, self.cancel):
+            try:
+                value = self.call.target(*self.call.args, **self.call.kwargs)
+            except BaseException as error:
+                # BaseException too: a task calling sys.exit() fails its attempt, not the worker.
+                return self._raised(error)
+        if asyncio.iscoroutine(value):
+            value.close()
+            return self.failed("the task returned a coroutine: declare it async def")
+        return self._returned(value)
+
+    async def run_async(self) -> Finished:
+        """Run an ``async def`` call on the running event loop, within its timeout.
+
+        Cancelled from outside (``drop``, or a stop past the grace) it raises
+        ``CancelledError``, and its outcome is not wanted.
+        """
+        unreadable = self._unreadable()
+        if unreadable is not None:
+            return unreadable
+        with running_as_current(self.job, self.cancel):
+            coroutine = self.call.target(*self.call.args, **self.call.kwargs)
+            try:
+                value = await asyncio.wait_for(
+                    coroutine, max(0.0, self.deadline - time.monotonic())
+                )
+            except TimeoutError:
+                return self.timed_out()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as error:
+                return self._raised(error)
+        return self._returned(value)
+
+    # -- what happened, as a Finished ------------------------------------------------------
+
+    def timed_out(self) -> Finished:
+        return self.failed(f"timed out after {self.job.timeout:g} s")
+
+    def failed(self, error: str) -> Finished:
+        return Finished(self.job, Outcome.FAILED, error=error)
+
+    def released(self) -> Finished:
+        return Finished(self.job, Outcome.RELEASED)
+
+    def _unreadable(self) -> Finished | None:
+        if isinstance(self.job.payload, Unreadable):
+            # Stored behind durq's back (it refuses such payloads): no task could use it.
+            why = f"the payload cannot be read: {self.job.payload.reason}"
+            return Finished(self.job, Outcome.UNPROCESSABLE, error=why)
+        return None
+
+    def _raised(self, error: BaseException) -> Finished:
+        if isinstance(error, Unprocessable):
+            reason = str(error) or type(error).__name__
+            return Finished(self.job, Outcome.UNPROCESSABLE, error=reason)
+        text = "".join(traceback.format_exception(error))
+        outcome = Outcome.FAILED if self.call.retries(error) else Outcome.UNPROCESSABLE
+        return Finished(self.job, outcome, error=text)
+
+    def _returned(self, value: Any) -> Finished:
+        # Checked here, on the task's thread, so one bad result cannot spoil a batch.
+        try:
+            codec.encode(
+                value,
+                "the task's return value",
+                self._settings.max_payload_bytes,
+                self._settings.max_payload_depth,
+            )
+        except InvalidJob as exc:
+            return self.failed(f"the handler's return value cannot be stored: {exc}")
+        result: JSON = value
+        return Finished(self.job, Outcome.SUCCEEDED, result=result)
