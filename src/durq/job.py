@@ -20,7 +20,8 @@ class JobState(enum.StrEnum):
 
     @property
     def finished(self) -> bool:
-        """True for the states a job only leaves by ``resubmit``."""
+        """True for the states no worker moves a job out of (only an admin: resubmit, or
+        cancel for an unprocessable job)."""
         return self in FINISHED_STATES
 
 

@@ -442,10 +442,11 @@ class JobQueue(abc.ABC):
 
     def _failure(self, job: Job, error: str, retry: bool) -> Settlement:
         validation.claimed(job)
+        text = validation.error_text(error)
         if not retry:
-            return Settlement(job, Outcome.UNPROCESSABLE, error=str(error))
+            return Settlement(job, Outcome.UNPROCESSABLE, error=text)
         backoff = self.settings.retry.delay(job.attempts)
-        return Settlement(job, Outcome.FAILED, error=str(error), backoff=backoff)
+        return Settlement(job, Outcome.FAILED, error=text, backoff=backoff)
 
     def _settlement(self, finished: Finished) -> Settlement:
         if not isinstance(finished, Finished):

@@ -96,7 +96,7 @@ def job_id(value: object) -> str:
 
 def label(value: object, what: str) -> str:
     """A worker id or host name: a string of 1 to 255 characters."""
-    if not isinstance(value, str) or not value or len(value) > 255:
+    if not isinstance(value, str) or not value or len(value) > 255 or "\x00" in value:
         raise InvalidJob(f"{what} must be a string of 1 to 255 characters, not {value!r}")
     return value
 
@@ -112,9 +112,23 @@ def worker(worker_id: object, host: object, pid: object, queues: Iterable[str] |
 def dedupe_key(value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value or len(value) > 255:
+    if not isinstance(value, str) or not value or len(value) > 255 or "\x00" in value:
         raise InvalidJob(f"dedupe_key must be a string of 1 to 255 characters, not {value!r}")
     return value
+
+
+MAX_ERROR = 64 * 1024  # characters of an attempt's error text that are kept
+
+
+def error_text(value: object) -> str:
+    """An attempt's error as stored: text without NUL (no database stores it everywhere), and
+    at most ``MAX_ERROR`` characters; a longer one keeps its end, where a traceback says what
+    went wrong."""
+    text = str(value).replace("\x00", "\ufffd")
+    if len(text) <= MAX_ERROR:
+        return text
+    cut = len(text) - MAX_ERROR
+    return f"[{cut} characters cut]\n" + text[cut:]
 
 
 def job_options(

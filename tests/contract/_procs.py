@@ -1,6 +1,7 @@
 """Programs the contract tests run in processes of their own (real processes, real signals).
 
     python _procs.py drain URL WORKER_ID OUT_FILE GATE_DIR
+    python _procs.py drain_batches URL WORKER_ID OUT_FILE GATE_DIR
     python _procs.py hammer URL WORKER_ID ROUNDS GATE_DIR
     python _procs.py dedupe URL WORKER_ID OUT_FILE GATE_DIR
     python _procs.py hold URL WORKER_ID LEASE QUEUE:COUNT...
@@ -45,6 +46,21 @@ def drain(url: str, worker_id: str, out: str, gate: str) -> None:
             else:
                 q.complete(job, worker_id)
                 job = q.claim(worker_id, lease=120)
+    Path(out).write_text("".join(f"{i}\n" for i in done))
+
+
+def drain_batches(url: str, worker_id: str, out: str, gate: str) -> None:
+    """Claim up to 7 jobs at a time; settle them all with the next claim, as a worker with
+    seven slots does."""
+    wait_at_gate(Path(gate), worker_id)
+    done: list[str] = []
+    with durq.connect(url) as q:
+        jobs = q.claim_many(worker_id, lease=120, limit=7)
+        while jobs:
+            done.extend(job.id for job in jobs)
+            finished = [durq.Finished(job, durq.Outcome.SUCCEEDED, result=worker_id) for job in jobs]
+            answers, jobs = q.settle(finished, worker_id=worker_id, lease=120, claim=7)
+            assert all(isinstance(a, durq.Job) for a in answers), answers
     Path(out).write_text("".join(f"{i}\n" for i in done))
 
 
@@ -100,6 +116,7 @@ if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
     programs = {
         "drain": drain,
+        "drain_batches": drain_batches,
         "hammer": hammer,
         "dedupe": dedupe,
         "hold": hold,

@@ -37,15 +37,16 @@ def run_at_once(procs: list[subprocess.Popen[str]], gate: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("program", ["drain", "drain_batches"])
 def test_eight_processes_complete_each_job_exactly_once(
-    queue: durq.JobQueue, queue_url: str, python_env: dict[str, str], tmp_path: Path
+    queue: durq.JobQueue, queue_url: str, python_env: dict[str, str], tmp_path: Path, program: str
 ) -> None:
     jobs = queue.enqueue_many([{"n": n} for n in range(5000)])
     gate = tmp_path / "gate"
     gate.mkdir()
     outs = [tmp_path / f"done-{i}.txt" for i in range(8)]
     procs = [
-        start_proc(python_env, "drain", queue_url, f"worker-{i}", str(out), str(gate))
+        start_proc(python_env, program, queue_url, f"worker-{i}", str(out), str(gate))
         for i, out in enumerate(outs)
     ]
     errors = run_at_once(procs, gate)

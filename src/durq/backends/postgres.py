@@ -60,11 +60,6 @@ def _job(row: Sequence[Any]) -> Job:
     return job_from_row(row, as_is)
 
 
-def _no_nul(text: str) -> str:
-    # PostgreSQL text cannot hold NUL; a traceback may. U+FFFD marks what was there.
-    return text.replace("\x00", "\ufffd")
-
-
 class PostgresQueue(JobQueue, JobInsights):
     def __init__(self, url: str, settings: QueueSettings) -> None:
         self.settings = settings
@@ -213,7 +208,7 @@ class PostgresQueue(JobQueue, JobInsights):
             params.update(
                 retry=settlement.outcome is Outcome.FAILED,
                 backoff=settlement.backoff,
-                error=_no_nul(settlement.error or ""),
+                error=settlement.error,
                 outcome=settlement.outcome.value,
             )
         return params

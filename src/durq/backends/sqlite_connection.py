@@ -132,7 +132,8 @@ class SQLiteConnection:
             )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Apply the missing migrations, each in one transaction with its version row."""
+        """Apply the missing migrations with their version rows, all in one transaction: a
+        database is at one version or the next, never between."""
         retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
             conn.execute(
