@@ -58,7 +58,8 @@ def drain_batches(url: str, worker_id: str, out: str, gate: str) -> None:
         jobs = q.claim_many(worker_id, lease=120, limit=7)
         while jobs:
             done.extend(job.id for job in jobs)
-            finished = [durq.Finished(job, durq.Outcome.SUCCEEDED, result=worker_id) for job in jobs]
+            done_now = durq.Outcome.SUCCEEDED
+            finished = [durq.Finished(job, done_now, result=worker_id) for job in jobs]
             answers, jobs = q.settle(finished, worker_id=worker_id, lease=120, claim=7)
             assert all(isinstance(a, durq.Job) for a in answers), answers
     Path(out).write_text("".join(f"{i}\n" for i in done))
