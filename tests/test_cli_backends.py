@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 import durq
 from durq.cli import main
 
-JOB_FIELDS = {f.name for f in dataclasses.fields(durq.Job)}
+JOB_FIELDS = {f.name for f in dataclasses.fields(durq.Job) if f.metadata.get("json", True)}
 
 
 def durq_cli(url: str, *args: str, input: str | None = None) -> Result:

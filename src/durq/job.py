@@ -7,6 +7,8 @@ import enum
 from datetime import datetime
 from typing import Any
 
+from durq.retry import RetryPolicy
+
 JSON = Any
 """Any value ``json.dumps`` accepts without ``default=``: the type of payloads and results."""
 
@@ -48,6 +50,8 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     """Field names as keys, times as ISO 8601 UTC strings, enums as their values."""
     out: dict[str, Any] = {}
     for field in dataclasses.fields(obj):
+        if field.metadata.get("json") is False:
+            continue
         value = getattr(obj, field.name)
         if isinstance(value, datetime):
             value = _iso(value)
@@ -75,9 +79,13 @@ class Job:
     lease_expires_at: datetime | None
     lease_token: str | None
     last_error: str | None
+    task: str | None  # the name of the task that made the job (see durq.App), else None
     result: JSON
     created_at: datetime
     updated_at: datetime
+    # The job's own backoff (its task's); None: the queue's. Left out of ``to_dict``: the
+    # pinned JSON form has the fields above (``durq export`` adds it; see cli/transfer.py).
+    retry: RetryPolicy | None = dataclasses.field(default=None, metadata={"json": False})
 
     def to_dict(self) -> dict[str, Any]:
         """The job as JSON-ready data: the keys of ``--json`` and the HTTP API."""

@@ -88,22 +88,23 @@ class JobQueue(abc.ABC):
         max_attempts: int = 5,
         timeout: float = 300.0,
         dedupe_key: str | None = None,
+        task: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Job:
         """Store one job and return it, ``queued``; durable when this returns.
 
         ``delay`` seconds pass before it can be claimed. With a ``dedupe_key``, while a job
         of the same queue and key is ``queued`` or ``running`` that job is returned instead
-        and nothing is added. Raises ``InvalidJob`` for a payload that is not JSON (NaN and
-        Infinity included), is larger than ``settings.max_payload_bytes`` encoded or nests
-        deeper than ``settings.max_payload_depth``, a bad queue name, or a bad option.
+        and nothing is added. ``task`` names the task that runs it (``durq.App`` sets it);
+        ``retry`` is its own backoff (default: ``settings.retry``). Raises ``InvalidJob`` for
+        a payload that is not JSON (NaN and Infinity included), is larger than
+        ``settings.max_payload_bytes`` encoded or nests deeper than
+        ``settings.max_payload_depth``, a bad queue name, or a bad option.
         """
-        validation.job_options(queue, priority, delay, max_attempts, timeout)
-        key = validation.dedupe_key(dedupe_key)
-        text = self._encode(payload, "payload")
-        new = NewJobs(
-            new_job_ids(1), [text], queue, priority, float(delay), max_attempts, float(timeout), key
-        )
-        return self._insert(new)[0]
+        new = self._new_jobs([payload], queue, priority, delay, max_attempts, timeout, task, retry)
+        return self._insert(dataclasses.replace(new, dedupe_key=validation.dedupe_key(dedupe_key)))[
+            0
+        ]
 
     def enqueue_many(
         self,
@@ -114,15 +115,68 @@ class JobQueue(abc.ABC):
         delay: float = 0.0,
         max_attempts: int = 5,
         timeout: float = 300.0,
+        task: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> list[Job]:
         """Store one job per payload in one transaction: all of them, or (on error) none."""
+        new = self._new_jobs(payloads, queue, priority, delay, max_attempts, timeout, task, retry)
+        return self._insert(new) if new.ids else []
+
+    def enqueue_periodic(
+        self,
+        name: str,
+        slot: datetime,
+        payload: JSON,
+        *,
+        queue: str = "default",
+        priority: int = 0,
+        max_attempts: int = 5,
+        timeout: float = 300.0,
+        task: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Job | None:
+        """Store the job of the periodic schedule ``name`` for its time ``slot``, once.
+
+        Returns the job, ready at ``slot``; or ``None``, storing nothing, when a job was
+        stored already for this slot of ``name`` or a later one (by any process). So workers
+        on many machines can all schedule every slot, and each slot runs once. The job's
+        dedupe key is ``name@slot``.
+        """
+        validation.label(name, "name")
+        when = validation.moment(slot, "slot")
+        delay = max(0.0, when.timestamp() - time.time())
+        new = self._new_jobs([payload], queue, priority, delay, max_attempts, timeout, task, retry)
+        key = f"{name}@{when.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
+        return self._insert_periodic(dataclasses.replace(new, dedupe_key=key[:255]), name, when)
+
+    def _new_jobs(
+        self,
+        payloads: Iterable[JSON],
+        queue: object,
+        priority: object,
+        delay: object,
+        max_attempts: object,
+        timeout: object,
+        task: object,
+        retry: object,
+    ) -> NewJobs:
+        """The checked, encoded jobs of one enqueue call (every check before any write)."""
         validation.job_options(queue, priority, delay, max_attempts, timeout)
+        if task is not None:
+            validation.label(task, "task")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidJob(f"retry must be a durq.RetryPolicy, not {retry!r}")
         texts = [self._encode(p, "payload") for p in payloads]
-        if not texts:
-            return []
-        ids = new_job_ids(len(texts))
-        return self._insert(
-            NewJobs(ids, texts, queue, priority, float(delay), max_attempts, float(timeout))
+        return NewJobs(
+            ids=new_job_ids(len(texts)) if texts else [],
+            payloads=texts,
+            queue=queue,  # type: ignore[arg-type]  # checked above, as the others
+            priority=priority,  # type: ignore[arg-type]
+            delay=float(delay),  # type: ignore[arg-type]
+            max_attempts=max_attempts,  # type: ignore[arg-type]
+            timeout=float(timeout),  # type: ignore[arg-type]
+            task=task,  # type: ignore[arg-type]
+            retry=retry,
         )
 
     def import_jobs(self, jobs: Iterable[Job]) -> int:
@@ -287,12 +341,13 @@ class JobQueue(abc.ABC):
         """Remove the worker from the registry (it stopped cleanly)."""
         self._unregister_worker(validation.label(worker_id, "worker_id"))
 
-    def wait_for_change(self, timeout: float) -> None:
+    def wait_for_change(self, timeout: float, *, finished: bool = False) -> None:
         """Block until another connection may have changed the queue, or ``timeout`` passes.
 
-        Idle workers call this between empty claims. A backend that can notice commits
-        cheaply (SQLite's data version, PostgreSQL's NOTIFY) returns soon after one; this
-        default only sleeps.
+        Idle workers call this between empty claims: it returns soon after a job may have
+        become ready. With ``finished``, soon after a job may have finished instead (what
+        ``durq.App.wait`` waits for). A backend that can notice commits cheaply (SQLite's
+        data version, PostgreSQL's NOTIFY) returns soon after one; this default only sleeps.
         """
         time.sleep(timeout)
 
@@ -311,8 +366,11 @@ class JobQueue(abc.ABC):
         queue: str | None = None,
         limit: int = 50,
         before: str | None = None,
+        *,
+        task: str | None = None,
     ) -> list[Job]:
-        """Up to ``limit`` jobs, newest first, optionally of one state and one queue.
+        """Up to ``limit`` jobs, newest first, optionally of one state, one queue and one
+        task.
 
         Keyset paging: pass the last id of a page as ``before`` to get the next page. Its cost
         does not grow with the page number. ``InvalidJob`` for an unknown state, bad queue
@@ -320,8 +378,10 @@ class JobQueue(abc.ABC):
         """
         chosen = None if state is None else validation.state(state)
         name = None if queue is None else validation.queue_name(queue)
+        made_by = None if task is None else validation.label(task, "task")
         validation.page_limit(limit)
-        return self._list_jobs(chosen, name, limit, None if before is None else str(before))
+        after = None if before is None else str(before)
+        return self._list_jobs(chosen, name, limit, after, made_by)
 
     def attempts(self, job_id: str) -> list[Attempt]:
         """The job's attempt history, oldest first; ``JobNotFound`` if there is no such job."""
@@ -445,7 +505,7 @@ class JobQueue(abc.ABC):
         text = validation.error_text(error)
         if not retry:
             return Settlement(job, Outcome.UNPROCESSABLE, error=text)
-        backoff = self.settings.retry.delay(job.attempts)
+        backoff = (job.retry or self.settings.retry).delay(job.attempts)
         return Settlement(job, Outcome.FAILED, error=text, backoff=backoff)
 
     def _settlement(self, finished: Finished) -> Settlement:
@@ -480,6 +540,12 @@ class JobQueue(abc.ABC):
         """Store ``new``'s jobs, queued, in one transaction, registering their queue; the
         jobs in the order given. With a ``dedupe_key``: if a queued or running job of the
         queue holds it, store nothing and return that job instead."""
+
+    @abc.abstractmethod
+    def _insert_periodic(self, new: NewJobs, name: str, slot: datetime) -> Job | None:
+        """In one transaction: unless ``name``'s latest recorded slot is ``slot`` or later,
+        record ``slot`` as its latest and store ``new``'s one job (as ``_insert``); else
+        store nothing and return ``None``."""
 
     @abc.abstractmethod
     def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
@@ -526,10 +592,15 @@ class JobQueue(abc.ABC):
 
     @abc.abstractmethod
     def _list_jobs(
-        self, state: JobState | None, queue: str | None, limit: int, before: str | None
+        self,
+        state: JobState | None,
+        queue: str | None,
+        limit: int,
+        before: str | None,
+        task: str | None,
     ) -> list[Job]:
-        """Up to ``limit`` jobs with ids below ``before``, newest first, of ``state`` and
-        ``queue`` where given."""
+        """Up to ``limit`` jobs with ids below ``before``, newest first, of ``state``,
+        ``queue`` and ``task`` where given."""
 
     @abc.abstractmethod
     def _attempts(self, job_id: str) -> list[Attempt] | None:

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from durq.job import Job, JobState, Outcome
+from durq.retry import RetryPolicy
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -22,6 +23,8 @@ class NewJobs:
     max_attempts: int
     timeout: float
     dedupe_key: str | None = None
+    task: str | None = None
+    retry: RetryPolicy | None = None  # the jobs' own backoff; None: the queue's
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from datetime import datetime
 from durq.codec import READ_DEPTH
 from durq.errors import InvalidJob
 from durq.job import Job, JobState
+from durq.retry import RetryPolicy
 
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -157,6 +158,10 @@ def importable(job: Job) -> None:
     job_id(job.id)
     whole_number(job.attempts, "attempts", minimum=0)
     dedupe_key(job.dedupe_key)
+    if job.task is not None:
+        label(job.task, "task")
+    if job.retry is not None and not isinstance(job.retry, RetryPolicy):
+        raise InvalidJob(f"retry must be a durq.RetryPolicy, not {job.retry!r}")
     moment(job.run_at, "run_at")
     moment(job.created_at, "created_at")
 

@@ -426,6 +426,7 @@ def test_job_fields_and_their_json_form(queue: durq.JobQueue) -> None:
         "lease_expires_at",
         "lease_token",
         "last_error",
+        "task",
         "result",
         "created_at",
         "updated_at",

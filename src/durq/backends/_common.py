@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from durq import codec
+from durq.errors import InvalidJob
 from durq.job import Attempt, Job, JobState, Outcome, WorkerInfo
+from durq.retry import RetryPolicy
 
 Moment = Callable[[Any], datetime]
 
@@ -56,7 +58,7 @@ def as_is(value: datetime) -> datetime:
 
 def job_from_row(row: Sequence[Any], moment: Moment) -> Job:
     """A ``durq_jobs`` row (``SELECT *`` column order) as a ``Job``."""
-    lease_expires_at, result = row[11], row[14]
+    lease_expires_at, result, retry_base = row[11], row[14], row[18]
     return Job(
         id=row[0],
         queue=row[1],
@@ -72,10 +74,27 @@ def job_from_row(row: Sequence[Any], moment: Moment) -> Job:
         lease_expires_at=None if lease_expires_at is None else moment(lease_expires_at),
         lease_token=row[12],
         last_error=row[13],
+        task=row[17],
         result=None if result is None or result == "null" else codec.decode(result),
         created_at=moment(row[15]),
         updated_at=moment(row[16]),
+        retry=None if retry_base is None else _policy(retry_base, row[19], row[20]),
     )
+
+
+def _policy(base: float, cap: float, jitter: float) -> RetryPolicy | None:
+    try:
+        return RetryPolicy(base, cap, jitter)
+    except InvalidJob:
+        return None  # a row written by hand: the queue's policy applies
+
+
+def retry_columns(policy: RetryPolicy | None) -> dict[str, float | None]:
+    """The ``retry_base``, ``retry_cap`` and ``retry_jitter`` columns as stored, in that
+    order: NULL without a policy."""
+    if policy is None:
+        return {"retry_base": None, "retry_cap": None, "retry_jitter": None}
+    return {"retry_base": policy.base, "retry_cap": policy.cap, "retry_jitter": policy.jitter}
 
 
 ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"

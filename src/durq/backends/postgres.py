@@ -17,6 +17,7 @@ How it stays safe and fast (the pool, migrations and LISTEN: ``postgres_connecti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from durq import storage
@@ -25,17 +26,20 @@ from durq.backends._common import (
     as_is,
     attempt_from_row,
     job_from_row,
+    retry_columns,
     worker_from_row,
 )
 from durq.backends._sql import load_queries
 from durq.backends.postgres_connection import (
+    FINISHED_CHANNEL,
+    READY_CHANNEL,
     Connection,
     PostgresConnection,
     describe_url,
     pg_errors,
 )
 from durq.errors import BackendError
-from durq.job import Attempt, Job, JobState, Outcome, WorkerInfo
+from durq.job import FINISHED_STATES, Attempt, Job, JobState, Outcome, WorkerInfo
 from durq.queue import JobInsights, JobQueue, QueueSettings
 
 __all__ = ["PostgresQueue", "describe_url"]
@@ -74,41 +78,53 @@ class PostgresQueue(JobQueue, JobInsights):
     # -- producers ---------------------------------------------------------------------------
 
     def _insert(self, new: storage.NewJobs) -> list[Job]:
+        with self.db.transaction(producing=True, pipelined=True) as conn:
+            rows = self._insert_in(conn, new)
+        self._known_queues.remember([new.queue])
+        return [_job(r) for r in rows]
+
+    def _insert_periodic(self, new: storage.NewJobs, name: str, slot: datetime) -> Job | None:
+        with self.db.transaction(producing=True, pipelined=True) as conn:
+            taken = conn.execute(Q["take_periodic_slot"], {"name": name, "slot": slot})
+            if taken.fetchone() is None:
+                return None
+            rows = self._insert_in(conn, new)
+        self._known_queues.remember([new.queue])
+        return _job(rows[0])
+
+    def _insert_in(self, conn: Connection, new: storage.NewJobs) -> list[Any]:
+        """Store ``new``'s jobs in the open transaction; their rows, or the row of the live
+        job holding the dedupe key."""
+        for queue in self._known_queues.unknown({new.queue}):
+            conn.execute(Q["register_queue"], {"queue": queue})
         params = {
             "queue": new.queue,
             "priority": new.priority,
             "delay": new.delay,
             "max_attempts": new.max_attempts,
             "timeout": new.timeout,
+            "task": new.task,
+            **retry_columns(new.retry),
         }
-        with self.db.transaction(producing=True, pipelined=True) as conn:
-            registered = self._known_queues.unknown({new.queue})
-            for queue in registered:
-                conn.execute(Q["register_queue"], {"queue": queue})
-            if len(new.ids) == 1:
-                one = {
-                    **params,
-                    "id": new.ids[0],
-                    "payload": new.payloads[0],
-                    "dedupe_key": new.dedupe_key,
-                }
-                # A live job holding the key may finish between the insert that bumps into
-                # it and the look-up; then the insert is simply tried again.
-                while True:
-                    row = conn.execute(Q["insert_job"], one).fetchone()
-                    if row is not None:
-                        rows = [row]
-                        break
-                    existing = conn.execute(Q["find_live_duplicate"], one).fetchone()
-                    if existing is not None:
-                        return [_job(existing)]
-            else:
-                many = {**params, "ids": list(new.ids), "payloads": list(new.payloads)}
-                by_id = {r[0]: r for r in conn.execute(Q["insert_jobs"], many).fetchall()}
-                rows = [by_id[job_id] for job_id in new.ids]
-            conn.execute(Q["notify"], {"queue": new.queue})
-        self._known_queues.remember(registered)
-        return [_job(r) for r in rows]
+        if len(new.ids) == 1:
+            one = {**params, "id": new.ids[0], "payload": new.payloads[0]}
+            one["dedupe_key"] = new.dedupe_key
+            # A live job holding the key may finish between the insert that bumps into it
+            # and the look-up; then the insert is simply tried again.
+            while True:
+                row = conn.execute(Q["insert_job"], one).fetchone()
+                if row is not None:
+                    rows = [row]
+                    break
+                existing = conn.execute(Q["find_live_duplicate"], one).fetchone()
+                if existing is not None:
+                    return [existing]
+        else:
+            many = {**params, "ids": list(new.ids), "payloads": list(new.payloads)}
+            by_id = {r[0]: r for r in conn.execute(Q["insert_jobs"], many).fetchall()}
+            rows = [by_id[job_id] for job_id in new.ids]
+        conn.execute(Q["notify"], {"queue": new.queue})
+        return rows
 
     def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
         rows = [
@@ -123,6 +139,8 @@ class PostgresQueue(JobQueue, JobInsights):
                 "timeout": float(job.timeout),
                 "dedupe_key": job.dedupe_key,
                 "created_at": job.created_at,
+                "task": job.task,
+                **retry_columns(job.retry),
             }
             for job, text in jobs
         ]
@@ -188,9 +206,11 @@ class PostgresQueue(JobQueue, JobInsights):
             missing = [s.job.id for s, row in zip(settlements, rows, strict=True) if row is None]
             states = self._states(conn, missing)
             written = [_job(row) if row is not None else None for row in rows]
-            for job in written:
-                if job is not None and job.state is JobState.QUEUED:
-                    conn.execute(Q["notify"], {"queue": job.queue})
+            ends = {job.state for job in written if job is not None}
+            for queue in sorted({j.queue for j in written if j and j.state is JobState.QUEUED}):
+                conn.execute(Q["notify"], {"queue": queue})
+            if ends & FINISHED_STATES:
+                conn.execute(Q["notify_finished"])
             claimed = self._claim_in(conn, claim) if claim and not missing else []
         changed = [
             job if job is not None else states.get(s.job.id)
@@ -231,8 +251,8 @@ class PostgresQueue(JobQueue, JobInsights):
         with self.db.transaction() as conn:
             conn.execute(Q["worker_stopped"], {"id": worker_id})
 
-    def wait_for_change(self, timeout: float) -> None:
-        self.db.wait_for_notify(timeout)
+    def wait_for_change(self, timeout: float, *, finished: bool = False) -> None:
+        self.db.wait_for_notify(FINISHED_CHANNEL if finished else READY_CHANNEL, timeout)
 
     # -- admin -------------------------------------------------------------------------------
 
@@ -242,11 +262,17 @@ class PostgresQueue(JobQueue, JobInsights):
         return None if row is None else _job(row)
 
     def _list_jobs(
-        self, state: JobState | None, queue: str | None, limit: int, before: str | None
+        self,
+        state: JobState | None,
+        queue: str | None,
+        limit: int,
+        before: str | None,
+        task: str | None,
     ) -> list[Job]:
         where: list[str] = []
         params: list[Any] = []
-        for term, value in (("state = %s", state), ("queue = %s", queue), ("id < %s", before)):
+        terms = (("state = %s", state), ("queue = %s", queue), ("task = %s", task))
+        for term, value in (*terms, ("id < %s", before)):
             if value is not None:
                 where.append(term)
                 params.append(value)
@@ -307,6 +333,8 @@ class PostgresQueue(JobQueue, JobInsights):
     def _cancel(self, job_id: str) -> storage.Changed:
         with self.db.transaction() as conn:
             row = conn.execute(Q["cancel"], {"id": job_id}).fetchone()
+            if row is not None:
+                conn.execute(Q["notify_finished"])
             return self._or_state(conn, row, job_id)
 
     def _delete(self, job_id: str) -> storage.Changed:

@@ -34,7 +34,8 @@ __all__ = ["pg_errors"]  # for postgres.py, once the extra is known to be instal
 MIGRATIONS = load_migrations("postgres")
 SCHEMA_VERSION = len(MIGRATIONS)
 
-CHANNEL = "durq_jobs"  # the NOTIFY channel; the payload is the queue name
+READY_CHANNEL = "durq_jobs"  # NOTIFY when a job became ready; the payload is its queue
+FINISHED_CHANNEL = "durq_finished"  # NOTIFY when jobs finished
 # Any constant will do, as long as every durq uses the same one: it serializes migrations.
 _MIGRATION_LOCK = 0x6475_7271_6D69_6772  # "durqmigr"
 _POOL_MAX = 4  # connections per process: the worker's runtime, a task's own, spares
@@ -82,6 +83,7 @@ class PostgresConnection:
         self._listen_lock = threading.Lock()
         self._pool: psycopg_pool.ConnectionPool | None = None
         self._listener: Connection | None = None
+        self._listening: set[str] = set()  # the channels the listener has asked for
         self._inherited: list[object] = []
         self._closed = False
         self._migrate()  # connect now: a bad URL, server or database fails at connect
@@ -223,35 +225,40 @@ class PostgresConnection:
         except psycopg.Error as exc:
             raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
 
-    def wait_for_notify(self, timeout: float) -> None:
-        """Return at a ``NOTIFY`` on ``CHANNEL`` or after ``timeout`` seconds; at once when
-        the listening connection is new or was lost (a change may have gone unheard)."""
+    def wait_for_notify(self, channel: str, timeout: float) -> None:
+        """Return at a ``NOTIFY`` on ``channel`` or after ``timeout`` seconds; at once when
+        the listening connection newly listens there (a change may have gone unheard)."""
         self._reset_if_forked()
         with self._listen_lock:
             if self._closed:
                 raise BackendError(f"{self.where}: the queue is closed")
-            if self._listener is None:
-                self._listener = self.connect()
-                try:
-                    self._listener.execute(f"LISTEN {CHANNEL}")
-                except psycopg.Error as exc:
-                    self._drop_listener()
-                    raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
-                # A job enqueued after the caller's empty claim but before this LISTEN sent
-                # no notification we can see, so report a possible change at once.
-                return
             try:
-                for _ in self._listener.notifies(timeout=max(0.0, timeout), stop_after=1):
-                    break
+                if self._listener is None:
+                    self._listener = self.connect()
+                    self._listening = set()
+                if channel not in self._listening:
+                    self._listener.execute(f"LISTEN {channel}")
+                    self._listening.add(channel)
+                    # A change made after the caller last looked, but before this LISTEN,
+                    # sent a notification we cannot see: report a possible change at once.
+                    return
+            except psycopg.Error as exc:
+                self._drop_listener()
+                raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
+            try:
+                for note in self._listener.notifies(timeout=max(0.0, timeout)):
+                    if note.channel == channel:
+                        break
                 # Take what else has arrived too, so it does not cause a second wake-up.
                 for _ in self._listener.notifies(timeout=0.0):
                     pass
             except psycopg.Error:
-                # The server went away: report a possible change; the caller's next claim
+                # The server went away: report a possible change; the caller's next look
                 # tells it whether the database is usable, and the next wait reconnects.
                 self._drop_listener()
 
     def _drop_listener(self) -> None:
+        self._listening = set()
         if self._listener is not None:
             try:
                 self._listener.close()

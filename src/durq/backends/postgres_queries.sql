@@ -10,27 +10,33 @@ INSERT INTO durq_queues (name) VALUES (%(queue)s) ON CONFLICT (name) DO NOTHING
 
 -- name: insert_job
 INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
-                       timeout, dedupe_key, created_at, updated_at)
+                       timeout, dedupe_key, created_at, updated_at, task, retry_base,
+                       retry_cap, retry_jitter)
 VALUES (%(id)s, %(queue)s, %(payload)s::json, 'queued', %(priority)s,
         now() + make_interval(secs => %(delay)s), 0, %(max_attempts)s, %(timeout)s,
-        %(dedupe_key)s, now(), now())
+        %(dedupe_key)s, now(), now(), %(task)s, %(retry_base)s, %(retry_cap)s,
+        %(retry_jitter)s)
 ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running')
 DO NOTHING
 RETURNING *
 
 -- name: insert_jobs
 INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
-                       timeout, created_at, updated_at)
+                       timeout, created_at, updated_at, task, retry_base, retry_cap,
+                       retry_jitter)
 SELECT batch.id, %(queue)s, batch.payload::json, 'queued', %(priority)s,
-       now() + make_interval(secs => %(delay)s), 0, %(max_attempts)s, %(timeout)s, now(), now()
+       now() + make_interval(secs => %(delay)s), 0, %(max_attempts)s, %(timeout)s, now(), now(),
+       %(task)s, %(retry_base)s, %(retry_cap)s, %(retry_jitter)s
 FROM unnest(%(ids)s::text[], %(payloads)s::text[]) AS batch (id, payload)
 RETURNING *
 
 -- name: import_job
 INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
-                       timeout, dedupe_key, created_at, updated_at)
+                       timeout, dedupe_key, created_at, updated_at, task, retry_base,
+                       retry_cap, retry_jitter)
 VALUES (%(id)s, %(queue)s, %(payload)s::json, 'queued', %(priority)s, %(run_at)s,
-        %(attempts)s, %(max_attempts)s, %(timeout)s, %(dedupe_key)s, %(created_at)s, now())
+        %(attempts)s, %(max_attempts)s, %(timeout)s, %(dedupe_key)s, %(created_at)s, now(),
+        %(task)s, %(retry_base)s, %(retry_cap)s, %(retry_jitter)s)
 ON CONFLICT DO NOTHING
 RETURNING id
 
@@ -39,7 +45,18 @@ SELECT * FROM durq_jobs
 WHERE queue = %(queue)s AND dedupe_key = %(dedupe_key)s AND state IN ('queued', 'running')
 
 -- name: notify
+-- A job became ready: idle workers wake (the payload is the queue).
 SELECT pg_notify('durq_jobs', %(queue)s)
+
+-- name: notify_finished
+-- A job finished: whoever waits for one (durq.App.wait) looks again.
+SELECT pg_notify('durq_finished', '')
+
+-- name: take_periodic_slot
+-- Record a periodic task's slot as its latest; no row when it has this one or later.
+INSERT INTO durq_periodic (name, slot) VALUES (%(name)s, %(slot)s)
+ON CONFLICT (name) DO UPDATE SET slot = excluded.slot WHERE durq_periodic.slot < excluded.slot
+RETURNING name
 
 -- name: rescue_lost_jobs
 -- Running jobs whose lease has expired: their worker died, hung or was cut off. The lost

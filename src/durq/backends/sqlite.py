@@ -16,6 +16,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from durq.backends._common import (
     KnownQueues,
     attempt_from_row,
     job_from_row,
+    retry_columns,
     unix_time,
     worker_from_row,
 )
@@ -83,35 +85,45 @@ class SQLiteQueue(JobQueue, JobInsights):
 
     def _insert(self, new: storage.NewJobs) -> list[Job]:
         now = time.time()
-        run_at = now + new.delay
-        rows = [
-            (
-                job_id,
-                new.queue,
-                text,
-                new.priority,
-                run_at,
-                new.max_attempts,
-                new.timeout,
-                new.dedupe_key,
-                now,
-                now,
-            )
-            for job_id, text in zip(new.ids, new.payloads, strict=True)
-        ]
         with self.db.write() as conn:
-            registered = self._known_queues.unknown({new.queue})
-            for queue in registered:
-                conn.execute(Q["register_queue"], (queue,))
-            if new.dedupe_key is not None:
-                found = conn.execute(Q["find_live_duplicate"], (new.queue, new.dedupe_key))
-                existing: Row | None = found.fetchone()
-                if existing is not None:
-                    return [_job(existing)]
-            conn.executemany(Q["insert_job"], rows)
-        self._known_queues.remember(registered)
-        # The jobs carry the payloads as stored, not the caller's objects: one decode for the
-        # whole batch, and one datetime for all (per-job costs add up at 1,000 a batch).
+            stored = self._insert_in(conn, new, now)
+        self._known_queues.remember([new.queue])
+        return stored if isinstance(stored, list) else [_job(stored)]
+
+    def _insert_periodic(self, new: storage.NewJobs, name: str, slot: datetime) -> Job | None:
+        now = time.time()
+        with self.db.write() as conn:
+            taken = conn.execute(Q["take_periodic_slot"], (name, slot.timestamp())).rowcount
+            if not taken:
+                return None
+            stored = self._insert_in(conn, new, now)
+        self._known_queues.remember([new.queue])
+        return stored[0] if isinstance(stored, list) else _job(stored)
+
+    def _insert_in(
+        self, conn: sqlite3.Connection, new: storage.NewJobs, now: float
+    ) -> list[Job] | Row:
+        """Store ``new``'s jobs in the open transaction: the jobs, or the live job holding
+        the dedupe key. The jobs are built without reading them back; they carry the
+        payloads as stored, not the caller's objects (one decode for the whole batch, and
+        one datetime for all: per-job costs add up at 1,000 a batch)."""
+        for queue in self._known_queues.unknown({new.queue}):
+            conn.execute(Q["register_queue"], (queue,))
+        if new.dedupe_key is not None:
+            found = conn.execute(Q["find_live_duplicate"], (new.queue, new.dedupe_key))
+            existing: Row | None = found.fetchone()
+            if existing is not None:
+                return existing
+        run_at = now + new.delay
+        retry = retry_columns(new.retry).values()
+        common = (new.max_attempts, new.timeout, new.dedupe_key, now, now, new.task, *retry)
+        conn.executemany(
+            Q["insert_job"],
+            [
+                (job_id, new.queue, text, new.priority, run_at, *common)
+                for job_id, text in zip(new.ids, new.payloads, strict=True)
+            ],
+        )
         stored = json.loads("[" + ",".join(new.payloads) + "]")
         created, ready = unix_time(now), unix_time(run_at)
         return [
@@ -130,9 +142,11 @@ class SQLiteQueue(JobQueue, JobInsights):
                 lease_expires_at=None,
                 lease_token=None,
                 last_error=None,
+                task=new.task,
                 result=None,
                 created_at=created,
                 updated_at=created,
+                retry=new.retry,
             )
             for job_id, payload in zip(new.ids, stored, strict=True)
         ]
@@ -152,6 +166,8 @@ class SQLiteQueue(JobQueue, JobInsights):
                 job.dedupe_key,
                 job.created_at.timestamp(),
                 now,
+                job.task,
+                *retry_columns(job.retry).values(),
             )
             for job, text in jobs
         ]
@@ -270,7 +286,8 @@ class SQLiteQueue(JobQueue, JobInsights):
         with self.db.write() as conn:
             conn.execute(Q["worker_stopped"], (worker_id,))
 
-    def wait_for_change(self, timeout: float) -> None:
+    def wait_for_change(self, timeout: float, *, finished: bool = False) -> None:
+        # Any commit may have made a job ready or finished one: ``finished`` changes nothing.
         # PRAGMA data_version moves when another connection commits. Reading it touches only
         # the WAL index in shared memory, so polling it every millisecond costs next to
         # nothing and an idle worker notices a new job within about a millisecond.
@@ -295,20 +312,36 @@ class SQLiteQueue(JobQueue, JobInsights):
         return None if row is None else _job(row)
 
     def _list_jobs(
-        self, state: JobState | None, queue: str | None, limit: int, before: str | None
+        self,
+        state: JobState | None,
+        queue: str | None,
+        limit: int,
+        before: str | None,
+        task: str | None,
     ) -> list[Job]:
-        source = "durq_jobs WHERE 1" if state is None else _STATE_SOURCE[state]
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
+        if task is not None:
+            # A task's jobs, newest first, straight from its index; the other filters are
+            # checked row by row (``+`` keeps the planner on this index).
+            source = "durq_jobs INDEXED BY durq_jobs_task WHERE task = ?"
+            params.append(task)
+            if state is not None:
+                where.append(f"+state = '{state.value}'")
+        elif state is None:
+            source = "durq_jobs WHERE 1"
+        else:
+            source = _STATE_SOURCE[state]
         if queue is not None:
             # With no state, ``+queue`` keeps the planner on the primary key (already in id
             # order) instead of sorting a whole queue's queued rows out of durq_jobs_ready.
-            where.append("queue = ?" if state is not None else "+queue = ?")
+            where.append("queue = ?" if state is not None and task is None else "+queue = ?")
             params.append(queue)
         if before is not None:
             where.append("id < ?")
             params.append(before)
         with self.db.read() as conn:
-            if state is JobState.QUEUED:
+            if state is JobState.QUEUED and task is None:
                 backlog = {"enough": _LONG_BACKLOG, "queue": queue}
                 if conn.execute(Q["long_backlog"], backlog).fetchone()[0]:
                     # durq_jobs_ready would sort the whole backlog by id to find one page;

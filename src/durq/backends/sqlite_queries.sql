@@ -9,13 +9,20 @@
 
 -- name: insert_job
 INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
-                       timeout, dedupe_key, created_at, updated_at)
-VALUES (?, ?, ?, 'queued', ?, ?, 0, ?, ?, ?, ?, ?)
+                       timeout, dedupe_key, created_at, updated_at, task, retry_base,
+                       retry_cap, retry_jitter)
+VALUES (?, ?, ?, 'queued', ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: import_job
 INSERT OR IGNORE INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts,
-                                 max_attempts, timeout, dedupe_key, created_at, updated_at)
-VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+                                 max_attempts, timeout, dedupe_key, created_at, updated_at,
+                                 task, retry_base, retry_cap, retry_jitter)
+VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: take_periodic_slot
+-- Record a periodic task's slot as its latest; changes no row when it has this one or later.
+INSERT INTO durq_periodic (name, slot) VALUES (?1, ?2)
+ON CONFLICT (name) DO UPDATE SET slot = excluded.slot WHERE durq_periodic.slot < excluded.slot
 
 -- name: find_live_duplicate
 SELECT * FROM durq_jobs

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from durq.errors import InvalidJob
 from durq.job import Attempt, Job, JobState, WorkerInfo
+from durq.retry import RetryPolicy
 
 # Tables are read down their columns; a light box keeps them greppable when piped.
 _BOX = box.SIMPLE_HEAD
@@ -244,6 +245,13 @@ def _parse_time(name: str, value: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def export_dict(job: Job) -> dict[str, Any]:
+    """A job as ``durq export`` writes it: its JSON form, plus its own retry policy (which
+    the JSON form leaves out), so ``durq import`` brings the whole job back."""
+    retry = None if job.retry is None else dataclasses.asdict(job.retry)
+    return {**job.to_dict(), "retry": retry}
+
+
 def job_from_dict(data: Any) -> Job:
     """The inverse of ``Job.to_dict()``; ``InvalidJob`` names the first field that is wrong.
 
@@ -251,6 +259,8 @@ def job_from_dict(data: Any) -> Job:
     """
     if not isinstance(data, dict):
         raise InvalidJob(f"a job must be a JSON object, not {type(data).__name__}")
+    # Exports made before tasks existed have no task or retry: plain jobs, the queue's policy.
+    data = {"task": None, "retry": None, **data}
     missing = [name for name in _FIELDS if name not in data]
     if missing:
         raise InvalidJob(f"not a durq job: missing {', '.join(missing)}")
@@ -264,4 +274,17 @@ def job_from_dict(data: Any) -> Job:
         values["state"] = JobState(values["state"])
     except ValueError:
         raise InvalidJob(f"unknown state {values['state']!r}") from None
+    if values["retry"] is not None:
+        values["retry"] = _retry_policy(values["retry"])
     return Job(**values)
+
+
+def _retry_policy(value: Any) -> RetryPolicy:
+    if not isinstance(value, dict) or set(value) - {"base", "cap", "jitter"}:
+        raise InvalidJob(
+            f'retry must be {{"base": s, "cap": s, "jitter": f}} or null, not {value!r}'
+        )
+    try:
+        return RetryPolicy(**value)
+    except TypeError as exc:
+        raise InvalidJob(f"retry: {exc}") from None

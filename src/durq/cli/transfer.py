@@ -42,7 +42,7 @@ def export(env: Env, state: str, queue_name: str | None) -> None:
     while True:
         page = q.list_jobs(state=state, queue=queue_name, limit=EXPORT_PAGE, before=before)
         for job in page:
-            click.echo(fmt.json_line(job.to_dict()))
+            click.echo(fmt.json_line(fmt.export_dict(job)))
         if len(page) < EXPORT_PAGE:
             return
         before = page[-1].id
