@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import durq
+import worker_support
 
 # Every backend the contract suite runs against. Adding a backend = one name here and a
 # branch in ``queue_url``.
@@ -68,3 +69,13 @@ def write_behind_durq(queue_url: str) -> Callable[[str, str, str], None]:
             )
 
     return write
+
+
+@pytest.fixture
+def workers(queue_url: str, python_env: dict[str, str]) -> Iterator[worker_support.Workers]:
+    """Worker processes on the test's database, with tests/ importable (handlers, apps)."""
+    env = dict(python_env)
+    env["PYTHONPATH"] = os.pathsep.join((str(worker_support.TESTS), env["PYTHONPATH"]))
+    started = worker_support.Workers(queue_url, env)
+    yield started
+    started.kill_all()

@@ -143,7 +143,10 @@ def test_concurrent_first_connects_migrate_once(
     outcomes = [(p.communicate(timeout=120)[1], p.returncode) for p in procs]
     for err, returncode in outcomes:
         assert returncode == 0, err
-    assert sql(empty_pg_url, "SELECT version FROM durq_schema") == [(1,)]
+    from durq.backends.postgres_connection import MIGRATIONS
+
+    versions = sql(empty_pg_url, "SELECT version FROM durq_schema ORDER BY version")
+    assert versions == [(v,) for v, _ in MIGRATIONS]  # each migration once
     assert sql(empty_pg_url, "SELECT count(*) FROM durq_jobs") == [(6,)]
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,60 +18,7 @@ import pytest
 
 import durq
 from durq.worker import HandlerError, Worker, WorkerError, load_handler
-
-TESTS = Path(__file__).resolve().parent
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-class Workers:
-    """Starts ``durq worker`` processes and kills whatever is left of them after the test."""
-
-    def __init__(self, url: str, env: dict[str, str]) -> None:
-        self.url = url
-        self.env = env
-        self.started: list[subprocess.Popen[str]] = []
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "durq", "--db", self.url, "worker", *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.started.append(proc)
-        return proc
-
-    def kill_all(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
-
-
-@pytest.fixture
-def workers(queue_url: str, python_env: dict[str, str]) -> Iterator[Workers]:
-    env = dict(python_env)
-    env["PYTHONPATH"] = os.pathsep.join((str(TESTS), env["PYTHONPATH"]))
-    started = Workers(queue_url, env)
-    yield started
-    started.kill_all()
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 30.0) -> tuple[int, str]:
-    """Wait for a worker to exit; its exit code and stderr."""
-    _, err = proc.communicate(timeout=timeout)
-    return proc.returncode, err
+from worker_support import Workers, finish, wait_for
 
 
 def history(queue: durq.JobQueue, job_id: str) -> list[tuple[int, str, str | None]]:

@@ -5,6 +5,7 @@ q = durq.connect("sqlite:///var/durq.db")
 q.enqueue({"n": 1})
 """
 
+from durq.app import App
 from durq.backends import connect
 from durq.errors import (
     BackendError,
@@ -16,6 +17,7 @@ from durq.errors import (
     JobNotFound,
     LeaseLost,
     Unprocessable,
+    WaitTimeout,
     WorkerError,
 )
 from durq.job import Attempt, Finished, Job, JobState, Outcome, WorkerInfo
@@ -24,6 +26,7 @@ from durq.retry import RetryPolicy
 from durq.worker.context import cancel_requested, current_job
 
 __all__ = [
+    "App",
     "Attempt",
     "BackendError",
     "DurqError",
@@ -41,6 +44,7 @@ __all__ = [
     "QueueSettings",
     "RetryPolicy",
     "Unprocessable",
+    "WaitTimeout",
     "WorkerError",
     "WorkerInfo",
     "cancel_requested",

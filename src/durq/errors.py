@@ -32,6 +32,10 @@ class BackendError(DurqError):
     """The queue's database cannot be used."""
 
 
+class WaitTimeout(DurqError):
+    """The job did not finish in the time given."""
+
+
 class WorkerError(DurqError):
     """The worker cannot start."""
 

@@ -694,6 +694,15 @@ class JobInsights(abc.ABC):
             found[outcome] = (within, total + seconds)
         return found
 
+    def live_jobs_by_task(self) -> dict[tuple[str, str], int]:
+        """How many jobs of each task are queued and running: ``{(task, state): n}``, zero
+        counts left out. For ``/metrics``; reads the live jobs only."""
+        return {(task, state): n for task, state, n in self._live_jobs_by_task()}
+
+    @abc.abstractmethod
+    def _live_jobs_by_task(self) -> list[tuple[str, str, int]]:
+        """(task, state, count) of the queued and running jobs that have a task."""
+
     @abc.abstractmethod
     def _finished_by_step(self, step: float, n: int) -> tuple[float, list[tuple[int, str, int]]]:
         """The start (Unix s) of the last ``n`` whole steps of ``step`` seconds, the current

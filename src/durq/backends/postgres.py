@@ -309,6 +309,10 @@ class PostgresQueue(JobQueue, JobInsights):
             row = conn.execute(Q["live_worker_count"], stale_after).fetchone()
         return storage.QueueCounts(paused, counts, oldest, int(row[0]) if row else 0, now)
 
+    def _live_jobs_by_task(self) -> list[tuple[str, str, int]]:
+        with self.db.transaction() as conn:
+            return conn.execute(Q["live_jobs_by_task"]).fetchall()
+
     def _finished_by_step(self, step: float, n: int) -> tuple[float, list[tuple[int, str, int]]]:
         with self.db.transaction() as conn:
             start = (self._now(conn) // step + 1 - n) * step

@@ -197,6 +197,10 @@ SELECT name, paused FROM durq_queues ORDER BY name
 SELECT count(*) FROM durq_workers
 WHERE last_seen_at >= now() - make_interval(secs => %(stale_after)s)
 
+-- name: live_jobs_by_task
+SELECT task, state, count(*) FROM durq_jobs
+WHERE state IN ('queued', 'running') AND task IS NOT NULL GROUP BY task, state
+
 -- name: finished_by_step
 SELECT floor((extract(epoch FROM finished_at) - %(start)s) / %(step)s)::bigint AS step,
        outcome, count(*)

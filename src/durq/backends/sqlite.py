@@ -370,6 +370,10 @@ class SQLiteQueue(JobQueue, JobInsights):
             (workers,) = conn.execute(Q["live_worker_count"], (stale_before,)).fetchone()
         return storage.QueueCounts(paused, counts, oldest, workers, now)
 
+    def _live_jobs_by_task(self) -> list[tuple[str, str, int]]:
+        with self.db.read() as conn:
+            return conn.execute(Q["live_jobs_by_task"]).fetchall()
+
     def _finished_by_step(self, step: float, n: int) -> tuple[float, list[tuple[int, str, int]]]:
         start = (time.time() // step + 1 - n) * step
         with self.db.read() as conn:

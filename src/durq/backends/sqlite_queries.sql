@@ -159,6 +159,13 @@ SELECT count(*) >= :enough FROM (
     SELECT 1 FROM durq_jobs INDEXED BY durq_jobs_ready
     WHERE state = 'queued' AND (:queue IS NULL OR queue = :queue) LIMIT :enough)
 
+-- name: live_jobs_by_task
+SELECT task, 'queued', count(*) FROM durq_jobs
+WHERE state = 'queued' AND task IS NOT NULL GROUP BY task
+UNION ALL
+SELECT task, 'running', count(*) FROM durq_jobs
+WHERE state = 'running' AND task IS NOT NULL GROUP BY task
+
 -- name: finished_by_step
 SELECT CAST((finished_at - :start) / :step AS INTEGER) AS step, outcome, count(*)
 FROM durq_attempts WHERE finished_at >= :start

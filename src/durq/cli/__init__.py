@@ -39,7 +39,8 @@ def main(ctx: click.Context, db_url: str, debug: bool) -> None:
     `durq jobs`, `durq queues`, `durq workers` and `durq stats`. Exit status: 0 done,
     1 error (one `error:` line on stderr), 2 usage error.
     """
-    ctx.obj = Env(db_url=db_url, debug=debug)
+    chosen = ctx.get_parameter_source("db_url") is not click.core.ParameterSource.DEFAULT
+    ctx.obj = Env(db_url=db_url, debug=debug, db_chosen=chosen)
 
 
 # Registered here rather than with @main.command() in each module, so the command modules

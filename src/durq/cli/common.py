@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,9 @@ from durq.durations import parse_duration
 from durq.errors import DurqError
 from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JobState
 from durq.queue import JobQueue
+
+if TYPE_CHECKING:
+    from durq.app import App
 
 # -- errors ----------------------------------------------------------------------------------
 
@@ -55,6 +59,7 @@ class Env:
 
     db_url: str
     debug: bool
+    db_chosen: bool = True  # given by --db or $DURQ_URL, not durq's default
     _queue: JobQueue | None = None
 
     def queue(self) -> JobQueue:
@@ -63,6 +68,31 @@ class Env:
             self._queue = connect(self.db_url)
             click.get_current_context().find_root().call_on_close(self._queue.close)
         return self._queue
+
+    def app_queue(self, app: App) -> JobQueue:
+        """The queue an app's command uses: ``--db``/``$DURQ_URL`` when given, else the
+        app's own URL (so ``durq worker --app tour:app`` finds the app's database)."""
+        if self.db_chosen or app.url is None:
+            app.use_queue(self.queue())
+        else:
+            click.get_current_context().find_root().call_on_close(app.close)
+        return app.queue
+
+
+def load_app_from_cwd(spec: str) -> App:
+    """The ``durq.App`` named ``MOD:APP``, imported from the current directory first."""
+    from durq.worker import runners
+
+    import_from_cwd()
+    app: App = runners.load_app(spec)
+    return app
+
+
+def import_from_cwd() -> None:
+    """Apps and handlers live in the user's project: import from the current directory
+    first, as ``python -m`` and rq's and celery's workers do."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 pass_env = click.make_pass_decorator(Env)

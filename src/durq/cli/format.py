@@ -102,7 +102,7 @@ def _state(state: JobState) -> Text:
 def jobs_table(jobs: Sequence[Job]) -> Table:
     table = Table(box=_BOX, show_edge=False)
     table.add_column("ID", no_wrap=True)
-    for name in ("QUEUE", "STATE"):
+    for name in ("QUEUE", "TASK", "STATE"):
         table.add_column(name, no_wrap=True)
     table.add_column("PRI", justify="right")
     table.add_column("ATTEMPTS", justify="right", no_wrap=True)
@@ -113,6 +113,7 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
         table.add_row(
             _text(job.id),
             _text(job.queue),
+            _text(job.task or "-"),
             _state(job.state),
             _text(job.priority),
             _text(f"{job.attempts}/{job.max_attempts}"),
@@ -135,10 +136,12 @@ def job_detail(job: Job, attempts: Sequence[Attempt]) -> RenderableType:
     shown = {
         "id": job.id,
         "queue": job.queue,
+        "task": job.task or "-",
         "state": _state(job.state),
         "priority": job.priority,
         "attempts": f"{job.attempts} of {job.max_attempts}",
         "timeout": f"{job.timeout:g}s",
+        "retry": _retry(job.retry),
         "run at": when(job.run_at),
         "created": when(job.created_at),
         "updated": when(job.updated_at),
@@ -156,6 +159,13 @@ def job_detail(job: Job, attempts: Sequence[Attempt]) -> RenderableType:
     parts.append(Text("\nattempts", style="bold"))
     parts.append(attempts_table(attempts) if attempts else Text("none yet"))
     return Group(*parts)
+
+
+def _retry(policy: RetryPolicy | None) -> str:
+    if policy is None:
+        return "the queue's backoff"
+    jitter = f", ±{policy.jitter:.0%}" if policy.jitter else ""
+    return f"backoff {policy.base:g}s doubling, at most {policy.cap:g}s{jitter}"
 
 
 def attempts_table(attempts: Iterable[Attempt]) -> Table:

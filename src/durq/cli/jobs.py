@@ -35,6 +35,7 @@ def jobs() -> None:
 @jobs.command("list")
 @click.option("--state", type=ALL_STATES, default=None, help="Only jobs in this state.")
 @queue_option("Only jobs of this queue.")
+@click.option("--task", "task_name", metavar="NAME", default=None, help="Only jobs of this task.")
 @click.option(
     "--limit",
     type=click.IntRange(1, 1000),
@@ -54,6 +55,7 @@ def jobs_list(
     env: Env,
     state: str | None,
     queue_name: str | None,
+    task_name: str | None,
     limit: int,
     before: str | None,
     as_json: bool,
@@ -63,9 +65,12 @@ def jobs_list(
     \b
     Examples:
       durq jobs list --state unprocessable
+      durq jobs list --task tour.send_email --state queued
       durq jobs list --queue mail --limit 100 --json | jq -r '.[].id'
     """
-    found = env.queue().list_jobs(state=state, queue=queue_name, limit=limit, before=before)
+    found = env.queue().list_jobs(
+        state=state, queue=queue_name, limit=limit, before=before, task=task_name
+    )
     if as_json:
         fmt.echo_json([job.to_dict() for job in found])
         return

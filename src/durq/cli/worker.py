@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
-from durq.cli.common import Env, log_to_stderr, pass_env, queue_option
+from durq.cli.common import (
+    Env,
+    import_from_cwd,
+    load_app_from_cwd,
+    log_to_stderr,
+    pass_env,
+    queue_option,
+)
 from durq.queue import DEFAULT_LEASE
 from durq.worker.runtime import DEFAULT_CONCURRENCY
 
 
 @click.command()
 @click.option(
+    "--app",
+    "app_spec",
+    default=None,
+    metavar="MOD:APP",
+    help="Run the tasks of this durq.App, as package.module:app.",
+)
+@click.option(
     "--handler",
     "handler_spec",
-    required=True,
+    default=None,
     metavar="MOD:FUNC",
-    help="The handler function, as package.module:function.",
+    help="Or run plain jobs with this handler function, as package.module:function.",
 )
 @queue_option(
     "A queue to take jobs from; repeat for several (default: every queue).",
@@ -55,7 +68,8 @@ from durq.worker.runtime import DEFAULT_CONCURRENCY
 @pass_env
 def worker(
     env: Env,
-    handler_spec: str,
+    app_spec: str | None,
+    handler_spec: str | None,
     queues: tuple[str, ...],
     concurrency: int,
     lease: float,
@@ -64,13 +78,19 @@ def worker(
     max_jobs: int | None,
     grace: float,
 ) -> None:
-    """Run jobs with the handler MOD:FUNC, up to --concurrency at once.
+    """Run an app's tasks (--app MOD:APP), or plain jobs with a handler (--handler
+    MOD:FUNC), up to --concurrency at once.
 
-    The handler is a function `handle(job) -> result`: its return value is stored as the
+    With --app, each job runs the task its `task` names; a job whose task the app does not
+    have fails that attempt (retried: a newer deploy may have it); the app's periodic tasks
+    are scheduled by its workers, each slot once. The app's own database is used unless
+    --db or $DURQ_URL says otherwise.
+
+    A handler is a function `handle(job) -> result`: its return value is stored as the
     job's result; an exception fails the attempt (retried with backoff); raising
     `durq.Unprocessable` fails the job for good. Modules are imported from the current
-    directory first. A handler that cannot be imported stops the worker before it claims
-    anything.
+    directory first. An app or handler that cannot be imported stops the worker before it
+    claims anything.
 
     SIGTERM/SIGINT: stop claiming, let running jobs finish within --grace, else release
     them; a second signal releases them at once. Exit 0. A plain function that overruns its
@@ -78,20 +98,28 @@ def worker(
     are released, and the worker exits 3 so its process manager starts a clean one.
 
     \b
-    Example:
+    Examples:
+      durq worker --app myapp.tasks:app --concurrency 20
       durq worker --handler durq.demo:apply_transfer --queue default
     """
-    from durq.worker import Worker, load_handler
+    from durq.worker import HandlerRunner, Runner, Worker, load_handler
 
-    # Handlers live in the user's project: import from the current directory first, as
-    # `python -m` and rq's and celery's workers do.
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    if (app_spec is None) == (handler_spec is None):
+        raise click.UsageError("give --app MOD:APP or --handler MOD:FUNC (one of them)")
+    import_from_cwd()
     with log_to_stderr(env.debug):
-        handler = load_handler(handler_spec)  # before connecting: a typo claims nothing
-        runner = Worker(
-            env.queue(),
-            handler,
+        # Before connecting: a typo claims nothing.
+        if app_spec is not None:
+            app = load_app_from_cwd(app_spec)
+            runner: Runner = app
+            queue = env.app_queue(app)
+        else:
+            assert handler_spec is not None
+            runner = HandlerRunner(load_handler(handler_spec))
+            queue = env.queue()
+        code = Worker(
+            queue,
+            runner,
             queues=list(queues) or None,
             concurrency=concurrency,
             lease=lease,
@@ -99,6 +127,5 @@ def worker(
             grace=grace,
             burst=burst,
             max_jobs=max_jobs,
-        )
-        code = runner.run()
+        ).run()
     sys.exit(code)

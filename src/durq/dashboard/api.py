@@ -6,6 +6,8 @@ Errors are ``{"error": "..."}``: 400 bad input, 404 unknown id, 409 state does n
 
 from __future__ import annotations
 
+import functools
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,15 +17,19 @@ from durq.errors import InvalidJob
 
 
 async def list_jobs(request: Request) -> Response:
-    """GET /api/jobs?state=&queue=&limit=&before= -> {"jobs": [...], "next_before": id|null}."""
+    """GET /api/jobs?state=&queue=&task=&limit=&before= -> {"jobs": [...], "next_before":
+    id|null}."""
     params = request.query_params
     limit = parse_limit(params.get("limit"))
     found = await run_in_threadpool(
-        queue_of(request).list_jobs,
-        params.get("state") or None,
-        params.get("queue") or None,
-        limit,
-        params.get("before") or None,
+        functools.partial(
+            queue_of(request).list_jobs,
+            params.get("state") or None,
+            params.get("queue") or None,
+            limit,
+            params.get("before") or None,
+            task=params.get("task") or None,
+        )
     )
     next_before = found[-1].id if len(found) == limit else None
     return JSONResponse({"jobs": [j.to_dict() for j in found], "next_before": next_before})

@@ -57,6 +57,13 @@ class QueueCollector(Collector):
             yield from self._attempts(self.queue)
 
     def _attempts(self, insights: JobInsights) -> Iterator[Metric]:
+        by_task = GaugeMetricFamily(
+            "durq_task_jobs", "Queued and running jobs by task.", labels=["task", "state"]
+        )
+        for (task, state), n in sorted(insights.live_jobs_by_task().items()):
+            by_task.add_metric([task, state], n)
+        yield by_task
+
         durations = insights.attempt_durations(DURATION_BUCKETS)
         attempts = CounterMetricFamily(
             "durq_attempts",

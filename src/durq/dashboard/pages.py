@@ -84,10 +84,13 @@ def _jobs_context(request: Request) -> dict[str, Any]:
     params = request.query_params
     state = params.get("state") or None
     queue_name = params.get("queue") or None
+    task = params.get("task") or None
     before = params.get("before") or None
     limit = parse_limit(params.get("limit"))
-    jobs = queue_of(request).list_jobs(state=state, queue=queue_name, limit=limit, before=before)
-    filters = {k: v for k, v in (("state", state), ("queue", queue_name)) if v}
+    jobs = queue_of(request).list_jobs(
+        state=state, queue=queue_name, limit=limit, before=before, task=task
+    )
+    filters = {k: v for k, v in (("state", state), ("queue", queue_name), ("task", task)) if v}
     if limit != PAGE_SIZE:
         filters["limit"] = str(limit)
     next_url = None
@@ -97,13 +100,16 @@ def _jobs_context(request: Request) -> dict[str, Any]:
         "jobs": jobs,
         "state": state or "",
         "queue": queue_name or "",
+        "task": task or "",
         "before": before,
         "filters": filters,
         "query": urlencode({**filters, **({"before": before} if before else {})}),
         "next_url": next_url,
         "first_url": "/jobs?" + urlencode(filters) if before else None,
-        "can_resubmit_all": state in ("succeeded", "unprocessable", "cancelled"),
-        "can_cancel_all": state in ("queued", "unprocessable"),
+        # The bulk actions take a state and a queue, not a task: offer none under a task
+        # filter, where they would act on more jobs than the page shows.
+        "can_resubmit_all": task is None and state in ("succeeded", "unprocessable", "cancelled"),
+        "can_cancel_all": task is None and state in ("queued", "unprocessable"),
     }
 
 

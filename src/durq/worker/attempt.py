@@ -66,15 +66,22 @@ class RunningJob:
         unreadable = self._unreadable()
         if unreadable is not None:
             return unreadable
+        hooks = self.call.hooks
         with running_as_current(self.job, self.cancel):
+            if hooks:
+                hooks.started(self.job)
             try:
                 value = self.call.target(*self.call.args, **self.call.kwargs)
+                if asyncio.iscoroutine(value):
+                    value.close()
+                    raise TypeError("the task returned a coroutine: declare it async def")
             except BaseException as error:
                 # BaseException too: a task calling sys.exit() fails its attempt, not the worker.
+                if hooks:
+                    hooks.failed(self.job, error)
                 return self._raised(error)
-        if asyncio.iscoroutine(value):
-            value.close()
-            return self.failed("the task returned a coroutine: declare it async def")
+            if hooks:
+                hooks.succeeded(self.job, value)
         return self._returned(value)
 
     async def run_async(self) -> Finished:
@@ -103,7 +110,12 @@ class RunningJob:
     # -- what happened, as a Finished ------------------------------------------------------
 
     def timed_out(self) -> Finished:
-        return self.failed(f"timed out after {self.job.timeout:g} s")
+        """The attempt overran its timeout (told to the app's failure hooks)."""
+        why = f"timed out after {self.job.timeout:g} s"
+        if self.call.hooks:
+            with running_as_current(self.job, self.cancel):
+                self.call.hooks.failed(self.job, TimeoutError(why))
+        return self.failed(why)
 
     def failed(self, error: str) -> Finished:
         return Finished(self.job, Outcome.FAILED, error=error)

@@ -7,10 +7,13 @@ import dataclasses
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from durq.errors import HandlerError
 from durq.job import Job
+
+if TYPE_CHECKING:
+    from durq.app.hooks import Hooks
 
 Handler = Callable[[Job], Any]
 
@@ -25,6 +28,7 @@ class Call:
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # The errors that are retried; any other ends the job unprocessable. None: every error.
     retry_on: tuple[type[BaseException], ...] | None = None
+    hooks: Hooks | None = None  # called around the attempt (an app's)
 
     @property
     def is_async(self) -> bool:
@@ -73,6 +77,17 @@ def load_handler(spec: str) -> Handler:
         raise HandlerError(f"cannot load handler {spec!r}: it is a {kind}, not a function")
     handler: Handler = target
     return handler
+
+
+def load_app(spec: str) -> Any:
+    """Import the ``durq.App`` named ``package.module:app``; ``HandlerError`` in one line."""
+    from durq.app import App
+
+    app = load_object(spec, "app", "package.module:app")
+    if not isinstance(app, App):
+        kind = type(app).__name__
+        raise HandlerError(f"cannot load app {spec!r}: it is a {kind}, not a durq.App")
+    return app
 
 
 def load_object(spec: str, what: str, form: str) -> Any:

@@ -38,6 +38,7 @@ from durq.queue import DEFAULT_LEASE, JobQueue
 from durq.worker.attempt import RunningJob
 from durq.worker.leases import LeaseKeeper
 from durq.worker.runners import Handler, HandlerRunner, Runner
+from durq.worker.scheduler import Scheduler
 from durq.worker.settler import DEFAULT_MAX_BATCH, DEFAULT_WINDOW, Settler
 from durq.worker.signals import name_of, stop_signals
 from durq.worker.slots import EventLoop, ThreadSlots
@@ -150,6 +151,7 @@ class Worker:
             max_batch=DEFAULT_MAX_BATCH,
         )
         self._leases = LeaseKeeper(queue, self.lease)
+        self._scheduler = Scheduler(queue, getattr(self.runner, "periodic_tasks", ()))
         self._stop: _Stop | None = None
         self._signals = 0  # counted by the signal handler itself, seen before any dispatch
         self._last_signal: int | None = None
@@ -235,6 +237,8 @@ class Worker:
                 for running, why in self._leases.renew(list(self._running.values())):
                     self._drop(running, why)
             self._settle_and_claim()
+            if self._scheduler.due_in() == 0 and self._stop is None:
+                self._scheduler.tick()
             self._keep_registered()
             reason = self._finished_why()
             if reason is not None:
@@ -251,6 +255,9 @@ class Worker:
             waits.append(due)
         if self._grace_until is not None:
             waits.append(self._grace_until - time.monotonic())
+        scheduling = self._scheduler.due_in()
+        if scheduling is not None and self._stop is None:
+            waits.append(scheduling)
         if self._claim_now and self._free_slots() and self._stop is None:
             waits.append(0.0)
         return max(0.0, min(waits))
