@@ -54,3 +54,10 @@ def crash_or_ok(job: durq.Job) -> dict[str, Any]:
 
 def bad_result(job: durq.Job) -> Any:
     return {1, 2, 3}  # a set is not JSON
+
+
+def sleeps_or_ok(job: durq.Job) -> dict[str, Any]:
+    """``sleeps`` for a payload with seconds; ``ok`` for any other."""
+    if isinstance(job.payload, dict) and "seconds" in job.payload:
+        return sleeps(job)
+    return ok(job)

@@ -373,11 +373,15 @@ def test_cancel_ids_and_wrong_state(run: Run, queue: durq.JobQueue) -> None:
     assert result.exit_code == 0
     assert {queue.get(queued.id).state, queue.get(broken.id).state} == {"cancelled"}
 
-    running = make_job(queue, "running")
-    result = run("jobs", "cancel", running.id)
+    done = make_job(queue, "succeeded")
+    result = run("jobs", "cancel", done.id)
     assert result.exit_code == 1
-    assert error_line(result) == f"error: cannot cancel job {running.id}: it is running"
-    assert queue.get(running.id) == running
+    assert error_line(result) == f"error: cannot cancel job {done.id}: it is succeeded"
+    assert queue.get(done.id) == done
+
+    running = make_job(queue, "running")
+    assert run("jobs", "cancel", running.id).exit_code == 0
+    assert queue.get(running.id).state == "cancelled"
 
 
 def test_cancel_state_in_bulk(run: Run, queue: durq.JobQueue) -> None:
@@ -387,7 +391,7 @@ def test_cancel_state_in_bulk(run: Run, queue: durq.JobQueue) -> None:
     assert (result.exit_code, result.stdout.strip()) == (0, "cancelled 2 jobs")
     assert {queue.get(j.id).state for j in mail} == {"cancelled"}
     assert queue.get(other.id).state == "queued"
-    assert run("jobs", "cancel", "--state", "running").exit_code == 2
+    assert run("jobs", "cancel", "--state", "succeeded").exit_code == 2
 
 
 def test_delete(run: Run, queue: durq.JobQueue) -> None:

@@ -28,8 +28,9 @@ class JobState(enum.StrEnum):
 
 
 FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.UNPROCESSABLE, JobState.CANCELLED})
-# A running job is not cancelled under its worker: it is failed or released by that worker.
-CANCELLABLE_STATES = frozenset({JobState.QUEUED, JobState.UNPROCESSABLE})
+# A running job can be cancelled too: its lease ends at once, so whatever its worker reports
+# later is refused (fencing), and the worker stops the task when it next renews its leases.
+CANCELLABLE_STATES = frozenset({JobState.QUEUED, JobState.RUNNING, JobState.UNPROCESSABLE})
 
 
 class Outcome(enum.StrEnum):
@@ -40,6 +41,7 @@ class Outcome(enum.StrEnum):
     UNPROCESSABLE = "unprocessable"  # failed with retry=False
     RELEASED = "released"  # handed back unfinished; the attempt does not count
     LOST = "lost"  # the lease expired: the worker died, hung or lost its disk
+    CANCELLED = "cancelled"  # an admin cancelled the job while it ran
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -426,7 +426,10 @@ class JobQueue(abc.ABC):
         return _done(job_id, changed, "resubmit")
 
     def cancel(self, job_id: str) -> Job:
-        """Cancel a ``queued`` or ``unprocessable`` job; ``InvalidState`` otherwise."""
+        """Cancel a ``queued``, ``running`` or ``unprocessable`` job; ``InvalidState``
+        otherwise. A running job's lease ends with it: its attempt is recorded as
+        ``cancelled``, whatever its worker reports afterwards is refused (``LeaseLost``),
+        and the worker stops the task when it next renews its leases."""
         return _done(job_id, self._cancel(str(job_id)), "cancel")
 
     def resubmit_all(self, state: JobState | str, queue: str | None = None) -> int:
@@ -439,7 +442,8 @@ class JobQueue(abc.ABC):
         return self._resubmit_all(chosen, None if queue is None else str(queue))
 
     def cancel_all(self, state: JobState | str, queue: str | None = None) -> int:
-        """``cancel`` every job in ``state`` (``queued`` or ``unprocessable``), in batches."""
+        """``cancel`` every job in ``state`` (``queued``, ``running`` or ``unprocessable``),
+        in batches."""
         chosen = _bulk_state(state, queue, CANCELLABLE_STATES)
         return self._cancel_all(chosen, None if queue is None else str(queue))
 

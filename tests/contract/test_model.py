@@ -286,8 +286,10 @@ class QueueModel(RuleBasedStateMachine):
     @rule(pick=picks)
     def cancel(self, pick: int) -> None:
         j = self.pick(list(self.jobs.values()), pick)
-        if j.state in (JobState.QUEUED, JobState.UNPROCESSABLE):
+        if j.state in (JobState.QUEUED, JobState.RUNNING, JobState.UNPROCESSABLE):
             assert self.q.cancel(j.id).state is JobState.CANCELLED
+            if j.state is JobState.RUNNING:
+                self.end_attempt(j, Outcome.CANCELLED)
             j.state = JobState.CANCELLED
         else:
             with pytest.raises(InvalidState):
@@ -334,13 +336,15 @@ class QueueModel(RuleBasedStateMachine):
         assert count == expected
 
     @rule(
-        state=st.sampled_from(["queued", "unprocessable"]),
+        state=st.sampled_from(["queued", "running", "unprocessable"]),
         queue=st.none() | st.sampled_from(QUEUES),
     )
     def cancel_all(self, state: str, queue: str | None) -> None:
         count = self.q.cancel_all(state, queue=queue)
         chosen = [j for j in self.in_state(JobState(state)) if queue in (None, j.queue)]
         for j in chosen:
+            if j.state is JobState.RUNNING:
+                self.end_attempt(j, Outcome.CANCELLED)
             j.state = JobState.CANCELLED
         assert count == len(chosen)
 

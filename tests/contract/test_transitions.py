@@ -368,9 +368,39 @@ def test_cancel_an_unprocessable_job(queue: durq.JobQueue) -> None:
     assert cancelled.state is JobState.CANCELLED and cancelled.last_error == "no"
 
 
-@pytest.mark.parametrize("state", [JobState.RUNNING, JobState.SUCCEEDED, JobState.CANCELLED])
+def test_cancel_a_running_job_ends_its_lease(queue: durq.JobQueue) -> None:
+    job = running(queue, "w1")
+    cancelled = queue.cancel(job.id)
+
+    assert cancelled.state is JobState.CANCELLED
+    assert (cancelled.worker_id, cancelled.lease_token, cancelled.lease_expires_at) == (None,) * 3
+    assert outcomes(queue, job.id) == [Outcome.CANCELLED]
+    # Whatever the worker reports afterwards is refused, and says why.
+    for late in (lambda: queue.complete(job, "late"), lambda: queue.heartbeat(job)):
+        with pytest.raises(LeaseLost, match="the job is cancelled now") as raised:
+            late()
+        assert raised.value.state == JobState.CANCELLED
+    answers, claimed = queue.settle([durq.Finished(job, Outcome.SUCCEEDED)])
+    assert isinstance(answers[0], LeaseLost) and claimed == []
+    assert queue.get(job.id) == cancelled
+    resubmitted = queue.resubmit(job.id)  # and it can be queued again, as any finished job
+    assert (resubmitted.state, resubmitted.attempts) == (JobState.QUEUED, 0)
+
+
+def test_cancel_all_running_jobs(queue: durq.JobQueue) -> None:
+    queue.enqueue_many([{"n": n} for n in range(3)], queue="a")
+    queue.enqueue("other", queue="b")
+    held = queue.claim_many("w", queues=["a", "b"], limit=4)
+    assert queue.cancel_all("running", queue="a") == 3
+    for job in held:
+        state = queue.get(job.id).state
+        assert state is (JobState.RUNNING if job.queue == "b" else JobState.CANCELLED)
+        assert outcomes(queue, job.id) == [None if job.queue == "b" else Outcome.CANCELLED]
+
+
+@pytest.mark.parametrize("state", [JobState.SUCCEEDED, JobState.CANCELLED])
 def test_cancel_is_refused_otherwise(queue: durq.JobQueue, state: JobState) -> None:
-    job = running(queue) if state is JobState.RUNNING else finished(queue, state)
+    job = finished(queue, state)
     refused(queue, lambda: queue.cancel(job.id), InvalidState)
 
 

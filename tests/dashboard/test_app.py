@@ -198,13 +198,17 @@ def test_job_detail_shows_payload_result_attempts_and_traceback(
     assert "/resubmit" not in waiting.text and "/delete" not in waiting.text
 
 
-def test_running_job_offers_no_action(client: TestClient, queue: durq.JobQueue) -> None:
+def test_a_running_job_can_only_be_cancelled(client: TestClient, queue: durq.JobQueue) -> None:
     job = queue.enqueue({"n": 1})
     assert queue.claim("worker-b") is not None
     page = client.get(f"/jobs/{job.id}")
     assert 'badge-running">running' in page.text
-    assert "/resubmit" not in page.text and "/cancel" not in page.text
-    assert "/delete" not in page.text
+    assert "/resubmit" not in page.text and "/delete" not in page.text
+    assert f"/jobs/{job.id}/cancel" in page.text
+    done = post(client, f"/jobs/{job.id}/cancel")
+    assert done.status_code == 303
+    assert queue.get(job.id).state is durq.JobState.CANCELLED
+    assert [a.outcome for a in queue.attempts(job.id)] == [durq.Outcome.CANCELLED]
 
 
 def test_unknown_job_is_a_404_page(client: TestClient, scene: Scene) -> None:

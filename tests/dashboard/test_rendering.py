@@ -65,7 +65,7 @@ def test_first_line_is_the_exception_of_a_traceback() -> None:
 
 def test_allowed_actions_follow_the_state_machine() -> None:
     assert allowed_actions(JobState.QUEUED) == ["cancel"]
-    assert allowed_actions(JobState.RUNNING) == []
+    assert allowed_actions(JobState.RUNNING) == ["cancel"]
     assert allowed_actions(JobState.SUCCEEDED) == ["resubmit", "delete"]
     assert allowed_actions(JobState.UNPROCESSABLE) == ["resubmit", "cancel", "delete"]
     assert allowed_actions(JobState.CANCELLED) == ["resubmit", "delete"]

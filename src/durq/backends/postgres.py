@@ -60,6 +60,12 @@ _SETTLE = {
 }
 
 
+def _count(cursor: Any) -> int:
+    """The count a ``SELECT count(*)`` statement returned."""
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
 def _job(row: Sequence[Any]) -> Job:
     return job_from_row(row, as_is)
 
@@ -371,7 +377,10 @@ class PostgresQueue(JobQueue, JobInsights):
                     ids = [r[0] for r in conn.execute(finder, {**params, "limit": _BATCH})]
                     if not ids:
                         return done
-                    changed = conn.execute(change, {**params, "ids": ids}).rowcount
+                    done_now = conn.execute(change, {**params, "ids": ids})
+                    changed = (
+                        done_now.rowcount if done_now.description is None else _count(done_now)
+                    )
                     if notify and changed:
                         conn.execute(Q["notify"], {"queue": queue or ""})
             except BackendError as exc:

@@ -226,9 +226,18 @@ WHERE id = %(id)s AND state IN ('succeeded', 'unprocessable', 'cancelled')
 RETURNING *
 
 -- name: cancel
-UPDATE durq_jobs SET state = 'cancelled', updated_at = now()
-WHERE id = %(id)s AND state IN ('queued', 'unprocessable')
-RETURNING *
+-- A running job's lease ends with it: its worker's later calls are refused (fencing).
+WITH cancelled AS (
+    UPDATE durq_jobs
+    SET state = 'cancelled', worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
+        updated_at = now()
+    WHERE id = %(id)s AND state IN ('queued', 'running', 'unprocessable')
+    RETURNING *
+), attempt AS (
+    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'cancelled'
+    FROM cancelled WHERE a.job_id = cancelled.id AND a.finished_at IS NULL
+)
+SELECT * FROM cancelled
 
 -- name: ids_in_state
 SELECT id FROM durq_jobs WHERE state = %(state)s AND id > %(after)s ORDER BY id LIMIT %(limit)s
@@ -240,25 +249,38 @@ WHERE queue = %(queue)s AND state = %(state)s AND id > %(after)s ORDER BY id LIM
 -- name: resubmit_batch
 -- Like resubmit, for a batch of ids. A job whose dedupe key a live job holds stays as it is,
 -- and of several with one key only the oldest is queued again (the key allows one live job).
+-- Like cancel_batch, it answers how many it changed.
 WITH chosen AS (
     SELECT id, queue, dedupe_key,
            row_number() OVER (PARTITION BY queue, dedupe_key ORDER BY id) AS nth
     FROM durq_jobs WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s
+), resubmitted AS (
+    UPDATE durq_jobs AS j
+    SET state = 'queued', attempts = 0, run_at = now(), result = NULL, last_error = NULL,
+        worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+    FROM chosen
+    WHERE j.id = chosen.id AND j.state = %(state)s
+      AND (chosen.dedupe_key IS NULL
+           OR (chosen.nth = 1 AND NOT EXISTS (
+                   SELECT 1 FROM durq_jobs AS live
+                   WHERE live.queue = chosen.queue AND live.dedupe_key = chosen.dedupe_key
+                     AND live.state IN ('queued', 'running'))))
+    RETURNING j.id
 )
-UPDATE durq_jobs AS j
-SET state = 'queued', attempts = 0, run_at = now(), result = NULL, last_error = NULL,
-    worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
-FROM chosen
-WHERE j.id = chosen.id AND j.state = %(state)s
-  AND (chosen.dedupe_key IS NULL
-       OR (chosen.nth = 1 AND NOT EXISTS (
-               SELECT 1 FROM durq_jobs AS live
-               WHERE live.queue = chosen.queue AND live.dedupe_key = chosen.dedupe_key
-                 AND live.state IN ('queued', 'running'))))
+SELECT count(*) FROM resubmitted
 
 -- name: cancel_batch
-UPDATE durq_jobs SET state = 'cancelled', updated_at = now()
-WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s
+WITH cancelled AS (
+    UPDATE durq_jobs
+    SET state = 'cancelled', worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
+        updated_at = now()
+    WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s
+    RETURNING id
+), attempt AS (
+    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'cancelled'
+    FROM cancelled WHERE a.job_id = cancelled.id AND a.finished_at IS NULL
+)
+SELECT count(*) FROM cancelled
 
 -- name: delete_finished
 WITH gone AS (

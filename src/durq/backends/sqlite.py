@@ -397,8 +397,11 @@ class SQLiteQueue(JobQueue, JobInsights):
             return self._or_state(conn, row, job_id)
 
     def _cancel(self, job_id: str) -> storage.Changed:
+        now = time.time()
         with self.db.write() as conn:
-            row = conn.execute(Q["cancel"], (time.time(), job_id)).fetchone()
+            row = conn.execute(Q["cancel"], {"now": now, "id": job_id}).fetchone()
+            if row is not None:
+                conn.execute(Q["close_cancelled_attempts"], {"now": now, "ids": f'["{job_id}"]'})
             return self._or_state(conn, row, job_id)
 
     def _delete(self, job_id: str) -> storage.Changed:
@@ -430,6 +433,8 @@ class SQLiteQueue(JobQueue, JobInsights):
             with self.db.write() as conn:
                 if state is JobState.QUEUED:
                     finder = Q["ids_queued" if queue is None else "ids_queued_in_queue"]
+                elif state is JobState.RUNNING:
+                    finder = Q["ids_running"]
                 else:
                     finder = Q["ids_finished"]
                 ids = [r[0] for r in conn.execute(finder, params)]
@@ -437,10 +442,12 @@ class SQLiteQueue(JobQueue, JobInsights):
                     return done
                 chosen = {"now": time.time(), "state": state.value, "ids": json.dumps(ids)}
                 changed = conn.execute(change, chosen).rowcount
-                if state is JobState.QUEUED and changed < len(ids):
-                    # Some chosen jobs stayed queued (``change`` keeps them): they would be
-                    # chosen again forever. No caller does this; refuse rather than spin.
-                    raise RuntimeError("a bulk action on queued jobs must take them out of queued")
+                if state is JobState.RUNNING:
+                    conn.execute(Q["close_cancelled_attempts"], chosen)
+                if state in (JobState.QUEUED, JobState.RUNNING) and changed < len(ids):
+                    # Some chosen jobs stayed where they were (``change`` keeps them): they
+                    # would be chosen again forever. No caller does this; refuse, not spin.
+                    raise RuntimeError(f"a bulk action on {state} jobs must change their state")
             done += changed
             after = ids[-1]
 

@@ -189,9 +189,17 @@ WHERE id = ? AND state IN ('succeeded', 'unprocessable', 'cancelled')
 RETURNING *
 
 -- name: cancel
-UPDATE durq_jobs SET state = 'cancelled', updated_at = ?
-WHERE id = ? AND state IN ('queued', 'unprocessable')
+-- A running job's lease ends with it: its worker's later calls are refused (fencing).
+UPDATE durq_jobs
+SET state = 'cancelled', worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
+    updated_at = :now
+WHERE id = :id AND state IN ('queued', 'running', 'unprocessable')
 RETURNING *
+
+-- name: close_cancelled_attempts
+-- The attempts that were running when their jobs were cancelled (:ids, a JSON list).
+UPDATE durq_attempts SET finished_at = :now, outcome = 'cancelled'
+WHERE finished_at IS NULL AND job_id IN (SELECT value FROM json_each(:ids))
 
 -- name: ids_finished
 -- A bounded batch of the finished :state's ids after :after, of :queue when given.
@@ -206,6 +214,11 @@ ORDER BY id LIMIT :limit
 -- of the index, so the index's first rows are always ones not seen yet: no cursor needed.
 SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready WHERE state = 'queued' LIMIT :limit
 
+-- name: ids_running
+-- As ids_queued: cancelling a running job takes it out of durq_jobs_lease.
+SELECT id FROM durq_jobs INDEXED BY durq_jobs_lease
+WHERE state = 'running' AND (:queue IS NULL OR queue = :queue) LIMIT :limit
+
 -- name: ids_queued_in_queue
 SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready
 WHERE state = 'queued' AND queue = :queue LIMIT :limit
@@ -217,7 +230,9 @@ UPDATE OR IGNORE durq_jobs SET state = 'queued', attempts = 0, run_at = :now,
 WHERE state = :state AND id IN (SELECT value FROM json_each(:ids))
 
 -- name: cancel_chosen
-UPDATE durq_jobs SET state = 'cancelled', updated_at = :now
+UPDATE durq_jobs
+SET state = 'cancelled', worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
+    updated_at = :now
 WHERE state = :state AND id IN (SELECT value FROM json_each(:ids))
 
 -- name: delete_attempts

@@ -16,6 +16,7 @@ from durq.cli.common import (
 )
 from durq.queue import DEFAULT_LEASE
 from durq.worker.runtime import DEFAULT_CONCURRENCY
+from durq.worker.settler import DEFAULT_WINDOW
 
 
 @click.command()
@@ -53,6 +54,13 @@ from durq.worker.runtime import DEFAULT_CONCURRENCY
     show_default=True,
     help="Seconds a claim lasts; renewed every third of it.",
 )
+@click.option(
+    "--batch-window",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WINDOW,
+    show_default=True,
+    help="Seconds an outcome may wait to be written with others; 0 writes each at once.",
+)
 @click.option("--worker-id", default=None, help="The worker's name [default: host:pid].")
 @click.option("--burst", is_flag=True, help="Exit 0 when no job is ready.")
 @click.option(
@@ -73,6 +81,7 @@ def worker(
     queues: tuple[str, ...],
     concurrency: int,
     lease: float,
+    batch_window: float,
     worker_id: str | None,
     burst: bool,
     max_jobs: int | None,
@@ -123,6 +132,7 @@ def worker(
             queues=list(queues) or None,
             concurrency=concurrency,
             lease=lease,
+            batch_window=batch_window,
             worker_id=worker_id,
             grace=grace,
             burst=burst,

@@ -8,7 +8,7 @@ from datetime import datetime
 from markupsafe import Markup, escape
 
 # Stacking order, bottom up; the stylesheet colours each ``bar-<outcome>`` class.
-OUTCOMES = ("succeeded", "failed", "unprocessable", "lost", "released")
+OUTCOMES = ("succeeded", "failed", "unprocessable", "lost", "released", "cancelled")
 
 WIDTH, HEIGHT = 1100, 200
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 24

@@ -249,7 +249,9 @@ class Worker:
         waits = [self._registry_due()]
         if self._running:
             waits.append(self._leases.due_in())
-            waits.append(min(r.deadline for r in self._running.values()) - time.monotonic())
+        deadlines = [r.deadline for r in self._running.values() if self._may_overrun(r)]
+        if deadlines:
+            waits.append(min(deadlines) - time.monotonic())
         due = self._settler.due_in(self._others_running())
         if due is not None:
             waits.append(due)
@@ -258,7 +260,7 @@ class Worker:
         scheduling = self._scheduler.due_in()
         if scheduling is not None and self._stop is None:
             waits.append(scheduling)
-        if self._claim_now and self._free_slots() and self._stop is None:
+        if self._claim_now and self._free_slots() and self._stop is None and due is None:
             waits.append(0.0)
         return max(0.0, min(waits))
 
@@ -329,9 +331,7 @@ class Worker:
     def _time_out_overruns(self) -> None:
         now = time.monotonic()
         for running in list(self._running.values()):
-            if now < running.deadline or running.call.is_async:
-                continue  # an async task times itself out (asyncio.wait_for)
-            if running.outcome is not None or running.dropped is not None:
+            if now < running.deadline or not self._may_overrun(running):
                 continue
             self._threads.abandon(running)
             self._record(running, running.timed_out())
@@ -341,6 +341,12 @@ class Worker:
                 self._begin_stop(
                     _Stop("a task overran its timeout; exiting to restart clean", False)
                 )
+
+    @staticmethod
+    def _may_overrun(running: RunningJob) -> bool:
+        """Whether the loop must watch this job's timeout: a thread task still running for an
+        outcome (an async task times itself out, with asyncio.wait_for)."""
+        return running.outcome is None and running.dropped is None and not running.call.is_async
 
     def _record(self, running: RunningJob, finished: Finished) -> None:
         self._settler.add(running, running.ended(finished))
@@ -373,15 +379,18 @@ class Worker:
         return sum(1 for r in self._running.values() if r.outcome is None and r.dropped is None)
 
     def _settle_and_claim(self) -> None:
-        due = self._settler.due_in(self._others_running())
+        """Write the pending outcomes when they are due, claiming for the free slots in the
+        same transaction; with none pending, claim as soon as slots are free and jobs may be
+        ready. Freed slots wait for their batch (at most the window): claiming at once for
+        each one would cost a commit per job again."""
         claim = self._free_slots() if self._stop is None and not self._signals else 0
-        if due != 0 and not (claim and self._claim_now):
-            return
         if self._settler.pending:
+            if self._settler.due_in(self._others_running()) != 0:
+                return
             written, claimed = self._settler.flush(claim)
             for running, finished, answer in written:
                 self._settled(running, finished, answer)
-        elif claim:
+        elif claim and self._claim_now:
             claimed = self.queue.claim_many(self.worker_id, self.queues, self.lease, limit=claim)
         else:
             return
