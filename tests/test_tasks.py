@@ -272,8 +272,16 @@ def test_hooks_run_around_every_attempt_and_a_broken_hook_changes_nothing(
     def bad() -> None:
         raise KeyError("x")
 
-    good.enqueue()
-    bad.enqueue()
+    @app.task(name="async good")
+    async def async_good() -> int:
+        return 8
+
+    @app.task(name="async bad", max_attempts=1)
+    async def async_bad() -> None:
+        raise LookupError("y")
+
+    for task in (good, bad, async_good, async_bad):
+        task.enqueue()
     Worker(app.queue, app, burst=True, concurrency=1, install_signal_handlers=False).run()
 
     assert sorted(seen) == sorted(
@@ -282,6 +290,10 @@ def test_hooks_run_around_every_attempt_and_a_broken_hook_changes_nothing(
             ("success", "good", 7),
             ("start", "bad", True),
             ("failure", "bad", "KeyError"),
+            ("start", "async good", True),
+            ("success", "async good", 8),
+            ("start", "async bad", True),
+            ("failure", "async bad", "LookupError"),
         ]
     )
     assert {j.state for j in app.queue.list_jobs()} == {JobState.SUCCEEDED, JobState.UNPROCESSABLE}
@@ -307,8 +319,10 @@ class CountingQueue:
 
 
 def test_wait_returns_the_finished_job_woken_by_the_queue_not_a_busy_poll(
-    app: durq.App, queue_url: str
+    app: durq.App, queue_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("durq.app.application._WAIT_SLICE", 600.0)  # only a wake-up helps
+
     @app.task
     def double(n: int) -> int:
         return n * 2
@@ -332,6 +346,34 @@ def test_wait_returns_the_finished_job_woken_by_the_queue_not_a_busy_poll(
     # thousands of times.
     assert counting.gets < 60, counting.gets
     assert app.wait(job.id, timeout=0).result == 42  # by id too; finished: no wait
+
+
+def test_wait_beside_an_embedded_worker_sharing_the_queue(
+    app: durq.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One queue object for both: a commit of the worker's is the waiter's own connection's,
+    # which it must hear of too. The waiter's safety look is made longer than the test's
+    # timeout, so only a wake-up can end a wait in time.
+    monkeypatch.setattr("durq.app.application._WAIT_SLICE", 600.0)
+
+    @app.task
+    def triple(n: int) -> int:
+        return n * 3
+
+    counting = CountingQueue(app.queue)
+    app.use_queue(counting)  # type: ignore[arg-type]
+    worker = Worker(app.queue, app, install_signal_handlers=False, idle_wait=0.2)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    started = time.monotonic()
+    try:
+        for n in range(5):
+            assert app.wait(triple.enqueue(n), timeout=30).result == n * 3
+        # Not one wait slept its whole 30 s: each was woken by the worker's commit.
+        assert time.monotonic() - started < 30, "a commit of the shared queue went unheard"
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
 
 
 def test_wait_gives_up_with_wait_timeout(app: durq.App) -> None:

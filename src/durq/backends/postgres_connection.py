@@ -80,10 +80,11 @@ class PostgresConnection:
         self.where = describe_url(url)
         self._pid = os.getpid()
         self._lock = threading.Lock()  # guards creating the pool
-        self._listen_lock = threading.Lock()
         self._pool: psycopg_pool.ConnectionPool | None = None
-        self._listener: Connection | None = None
-        self._listening: set[str] = set()  # the channels the listener has asked for
+        # One LISTEN connection per channel, each with its own lock: an idle worker and a
+        # thread in durq.App.wait, sharing this queue, never take each other's notifications.
+        self._listeners: dict[str, Connection] = {}
+        self._listen_locks = {READY_CHANNEL: threading.Lock(), FINISHED_CHANNEL: threading.Lock()}
         self._inherited: list[object] = []
         self._closed = False
         self._migrate()  # connect now: a bad URL, server or database fails at connect
@@ -168,13 +169,13 @@ class PostgresConnection:
 
     def _reset_if_forked(self) -> None:
         if self._pid != os.getpid():
-            # The parent's pool and LISTEN connection share sockets with the parent: closing
+            # The parent's pool and LISTEN connections share sockets with the parent: closing
             # them here would end the parent's sessions, so they are kept, unused.
-            self._inherited += [self._pool, self._listener]
+            self._inherited += [self._pool, *self._listeners.values()]
             self._pool = None
-            self._listener = None
+            self._listeners = {}
             self._lock = threading.Lock()
-            self._listen_lock = threading.Lock()
+            self._listen_locks = {channel: threading.Lock() for channel in self._listen_locks}
             self._pid = os.getpid()
 
     def _connection_pool(self) -> psycopg_pool.ConnectionPool:
@@ -227,63 +228,60 @@ class PostgresConnection:
 
     def wait_for_notify(self, channel: str, timeout: float) -> None:
         """Return at a ``NOTIFY`` on ``channel`` or after ``timeout`` seconds; at once when
-        the listening connection newly listens there (a change may have gone unheard)."""
+        the channel's connection is new (a change may have gone unheard before it listened)."""
         self._reset_if_forked()
-        with self._listen_lock:
+        with self._listen_locks[channel]:
             if self._closed:
                 raise BackendError(f"{self.where}: the queue is closed")
+            listener = self._listeners.get(channel)
+            if listener is None:
+                listener = self.connect()
+                try:
+                    listener.execute(f"LISTEN {channel}")
+                except psycopg.Error as exc:
+                    listener.close()
+                    raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
+                self._listeners[channel] = listener
+                return
             try:
-                if self._listener is None:
-                    self._listener = self.connect()
-                    self._listening = set()
-                if channel not in self._listening:
-                    self._listener.execute(f"LISTEN {channel}")
-                    self._listening.add(channel)
-                    # A change made after the caller last looked, but before this LISTEN,
-                    # sent a notification we cannot see: report a possible change at once.
-                    return
-            except psycopg.Error as exc:
-                self._drop_listener()
-                raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
-            try:
-                for note in self._listener.notifies(timeout=max(0.0, timeout)):
-                    if note.channel == channel:
-                        break
+                for _ in listener.notifies(timeout=max(0.0, timeout), stop_after=1):
+                    break
                 # Take what else has arrived too, so it does not cause a second wake-up.
-                for _ in self._listener.notifies(timeout=0.0):
+                for _ in listener.notifies(timeout=0.0):
                     pass
             except psycopg.Error:
                 # The server went away: report a possible change; the caller's next look
                 # tells it whether the database is usable, and the next wait reconnects.
-                self._drop_listener()
+                self._drop_listener(channel)
 
-    def _drop_listener(self) -> None:
-        self._listening = set()
-        if self._listener is not None:
+    def _drop_listener(self, channel: str) -> None:
+        listener = self._listeners.pop(channel, None)
+        if listener is not None:
             try:
-                self._listener.close()
+                listener.close()
             except psycopg.Error:
                 pass
-            self._listener = None
 
     def close(self) -> None:
         # After a fork the locks may have been copied while held by a parent's thread.
         self._reset_if_forked()
-        with self._lock, self._listen_lock:
-            if self._pid == os.getpid():
-                if self._pool is not None:
-                    self._pool.close()
-                if self._listener is not None:
-                    self._listener.close()
-            self._pool = None
-            self._listener = None
+        with self._lock:
             self._closed = True
+            if self._pid == os.getpid() and self._pool is not None:
+                self._pool.close()
+            self._pool = None
+        for channel, lock in self._listen_locks.items():
+            with lock:
+                if self._pid == os.getpid():
+                    self._drop_listener(channel)
+                self._listeners.pop(channel, None)
 
     def __del__(self) -> None:
-        # The LISTEN connection is not pooled: close it with the queue that owns it, so a
+        # LISTEN connections are not pooled: close them with the queue that owns them, so a
         # queue dropped without close() leaves no open connection behind to warn about.
-        listener = getattr(self, "_listener", None)
-        if listener is not None and getattr(self, "_pid", None) == os.getpid():
+        if getattr(self, "_pid", None) != os.getpid():
+            return
+        for listener in list(getattr(self, "_listeners", {}).values()):
             try:
                 listener.close()
             except psycopg.Error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,6 +35,7 @@ from durq.backends.sqlite_connection import (
     SQLiteConnection,
     parse_url,
 )
+from durq.backends.sqlite_wakeups import SETTLE, FileWatch
 from durq.job import FINISHED_STATES, Attempt, Job, JobState, Outcome, WorkerInfo
 from durq.queue import JobInsights, JobQueue, QueueSettings
 
@@ -72,6 +74,8 @@ class SQLiteQueue(JobQueue, JobInsights):
         self.settings = settings
         self.db = SQLiteConnection(url)
         self._known_queues = KnownQueues()
+        self._watch: FileWatch | None = None  # made by the first wait_for_change
+        self._waiting = threading.local()  # each waiting thread's last data_version
 
     @property
     def path(self) -> Path:
@@ -80,6 +84,8 @@ class SQLiteQueue(JobQueue, JobInsights):
 
     def close(self) -> None:
         self.db.close()
+        if self._watch is not None:
+            self._watch.close()
 
     # -- producers ---------------------------------------------------------------------------
 
@@ -288,21 +294,37 @@ class SQLiteQueue(JobQueue, JobInsights):
 
     def wait_for_change(self, timeout: float, *, finished: bool = False) -> None:
         # Any commit may have made a job ready or finished one: ``finished`` changes nothing.
-        # PRAGMA data_version moves when another connection commits. Reading it touches only
-        # the WAL index in shared memory, so polling it every millisecond costs next to
-        # nothing and an idle worker notices a new job within about a millisecond.
+        # PRAGMA data_version moves when another connection commits, and ``db.commits`` when
+        # this one does; the watch sleeps until a file of the database is written (see
+        # sqlite_wakeups.py). Each waiting thread keeps the version it last saw, so two
+        # waiters never take each other's news.
         db = self.db
         db.reset_if_forked()
+        watch = self._file_watch()
+        seen = getattr(self._waiting, "version", None)
         deadline = time.monotonic() + timeout
-        with db.lock:
-            db.connection()
-        while time.monotonic() < deadline:
-            time.sleep(0.001)
+        settling: list[float] = []
+        while True:
+            watch.drain()
             with db.lock:
-                version = db.connection().execute("PRAGMA data_version").fetchone()[0]
-            if version != db.data_version:
-                db.data_version = version
+                version = (db.connection().execute("PRAGMA data_version").fetchone()[0], db.commits)
+            self._waiting.version = version
+            if version != seen:
+                # Changed; or this thread's first look, which cannot know what it missed
+                # (as a new LISTEN on PostgreSQL): a possible change either way.
                 return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if settling:
+                time.sleep(min(settling.pop(0), left))
+            elif watch.wait(left) and not watch.polling:
+                settling = list(SETTLE)
+
+    def _file_watch(self) -> FileWatch:
+        if self._watch is None:
+            self._watch = FileWatch(self.path)
+        return self._watch
 
     # -- admin -------------------------------------------------------------------------------
 

@@ -63,7 +63,10 @@ class SQLiteConnection:
         self._conn: sqlite3.Connection | None = None
         self._inherited: list[sqlite3.Connection] = []
         self._closed = False
-        self.data_version: int | None = None  # as last seen, for wait_for_change
+        # Commits made through this connection: PRAGMA data_version does not count them, but
+        # a thread of this process waiting for a change (durq.App.wait beside an embedded
+        # worker) must hear of them too.
+        self.commits = 0
         with self.lock:
             self.connection()  # open now: a bad path or file fails at connect
 
@@ -91,8 +94,6 @@ class SQLiteConnection:
             # disk (the default) that costs the claim ten times its time in the first minutes.
             conn.execute("PRAGMA temp_store=MEMORY")
             self._migrate(conn)
-            # The baseline for wait_for_change: commits by others from now on are noticed.
-            self.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as exc:
             conn.close()
             raise BackendError(f"cannot use SQLite database {self.path}: {exc}") from exc
@@ -161,7 +162,6 @@ class SQLiteConnection:
             if self._conn is not None:
                 self._inherited.append(self._conn)
             self._conn = None
-            self.data_version = None
             self._pid = os.getpid()
 
     @contextmanager
@@ -177,6 +177,7 @@ class SQLiteConnection:
             try:
                 yield conn
                 conn.execute("COMMIT")
+                self.commits += 1
             except BaseException as exc:
                 if conn.in_transaction:
                     try:

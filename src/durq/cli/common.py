@@ -73,9 +73,8 @@ class Env:
         """The queue an app's command uses: ``--db``/``$DURQ_URL`` when given, else the
         app's own URL (so ``durq worker --app tour:app`` finds the app's database)."""
         if self.db_chosen or app.url is None:
-            app.use_queue(self.queue())
-        else:
-            click.get_current_context().find_root().call_on_close(app.close)
+            app.url = self.db_url  # with the app's own settings (retry, payload limits)
+        click.get_current_context().find_root().call_on_close(app.close)
         return app.queue
 
 

@@ -24,7 +24,7 @@ ENQUEUE_BATCH = 1000  # stdin lines per enqueue_many transaction
 
 
 @click.command()
-@click.argument("payload", metavar="PAYLOAD", required=False)
+@click.argument("payload", metavar="[PAYLOAD]", required=False)
 @click.option(
     "--task",
     "task_name",

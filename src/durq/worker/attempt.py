@@ -93,18 +93,24 @@ class RunningJob:
         unreadable = self._unreadable()
         if unreadable is not None:
             return unreadable
+        hooks = self.call.hooks
         with running_as_current(self.job, self.cancel):
-            coroutine = self.call.target(*self.call.args, **self.call.kwargs)
+            if hooks:
+                hooks.started(self.job)
+            left = max(0.0, self.deadline - time.monotonic())
             try:
-                value = await asyncio.wait_for(
-                    coroutine, max(0.0, self.deadline - time.monotonic())
-                )
+                coroutine = self.call.target(*self.call.args, **self.call.kwargs)
+                value = await asyncio.wait_for(coroutine, left)
             except TimeoutError:
                 return self.timed_out()
             except asyncio.CancelledError:
                 raise
             except BaseException as error:
+                if hooks:
+                    hooks.failed(self.job, error)
                 return self._raised(error)
+            if hooks:
+                hooks.succeeded(self.job, value)
         return self._returned(value)
 
     # -- what happened, as a Finished ------------------------------------------------------

@@ -212,6 +212,9 @@ class Worker:
         finally:
             self._closed.set()
             self._want_changes.set()
+            # The waker is inside wait_for_change for at most idle_wait: let it leave before
+            # anyone closes the queue under it.
+            waker.join(timeout=self.idle_wait + 5)
             self._threads.stop()
             self._loop.stop()
             self._deregister()
@@ -317,8 +320,10 @@ class Worker:
         """At the end of the grace (or at a cold stop), release what still runs."""
         if self._grace_until is None or time.monotonic() < self._grace_until:
             return
-        why = "second signal: stopping now" if self._stop and self._stop.cold else None
-        why = why or f"grace of {self.grace:g}s ended"
+        if self._stop is not None and self._stop.cold:
+            why = "second signal: stopping now" if self._signals > 1 else "cold stop requested"
+        else:
+            why = f"grace of {self.grace:g}s ended"
         log.info("worker %s stopping (%s) after %d jobs", self.worker_id, why, self.jobs_done)
         for running in list(self._running.values()):
             if running.outcome is not None or running.dropped is not None:
@@ -437,7 +442,9 @@ class Worker:
             why = running.release_why
             self._log(running, logging.WARNING, f"released after {took:.3f}s ({why})")
         elif outcome is Outcome.UNPROCESSABLE:
-            self._log(running, logging.WARNING, f"unprocessable in {took:.3f}s: {error}")
+            self._log(
+                running, logging.WARNING, f"unprocessable in {took:.3f}s: {_last_line(error)}"
+            )
         elif answer.state is JobState.QUEUED:
             wait = max(answer.run_at.timestamp() - time.time(), 0.0)
             self._log(
@@ -483,6 +490,8 @@ class Worker:
             try:
                 self.queue.wait_for_change(self.idle_wait)
             except DurqError as exc:
+                if self._closed.is_set():
+                    return
                 log.warning("worker %s: waiting for new jobs failed: %s", self.worker_id, exc)
                 self._closed.wait(self.idle_wait)
             if self._want_changes.is_set():

@@ -49,6 +49,7 @@ class ThreadSlots:
         with self._lock:
             self._abandoned += 1
         running.abandoned = True
+        running.cancel.set()  # a task that checks durq.cancel_requested() may still stop
 
     def _serve(self) -> None:
         while True:
