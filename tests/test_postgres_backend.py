@@ -324,7 +324,7 @@ def test_claim_and_rescue_walk_their_partial_indexes(
         for _ in range(5):
             assert q.claim("w1") is not None
     sql(pg_url, HISTORY)
-    params = {"worker_id": "w", "lease": 30.0, "limit": 1, "queue": "default"}
+    params = {"worker_id": "w", "lease": 30.0, "limit": 1, "claim_id": "0" * 16, "queue": "default"}
     params["queues"] = list(queues or [])
     claim = postgres.CLAIM["any" if queues is None else "one" if len(queues) == 1 else "many"]
     plans = {

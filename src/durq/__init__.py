@@ -9,6 +9,7 @@ from durq.app import App
 from durq.backends import connect
 from durq.errors import (
     BackendError,
+    BackendUnavailable,
     DurqError,
     HandlerError,
     InsecureBind,
@@ -29,6 +30,7 @@ __all__ = [
     "App",
     "Attempt",
     "BackendError",
+    "BackendUnavailable",
     "DurqError",
     "Finished",
     "HandlerError",

@@ -32,6 +32,11 @@ class BackendError(DurqError):
     """The queue's database cannot be used."""
 
 
+class BackendUnavailable(BackendError):
+    """The queue's database cannot be reached for now (connection lost, server restarting,
+    disk full, locked too long): the same call may work once it is back."""
+
+
 class WaitTimeout(DurqError):
     """The job did not finish in the time given."""
 

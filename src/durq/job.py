@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from durq.retry import RetryPolicy
@@ -45,7 +45,7 @@ class Outcome(enum.StrEnum):
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from durq.errors import BackendUnavailable
 from durq.job import JSON
 from durq.queue import JobQueue
+from durq.worker.outage import Outage
 
 log = logging.getLogger("durq.producer")
 
@@ -57,6 +59,7 @@ class Producer:
         # An Event is the flag: setting it is all a signal handler does, and waiting on it
         # lets the pause between jobs end at once when it is set.
         self._stop = threading.Event()
+        self._outage = Outage("producer")
 
     def request_stop(self) -> None:
         """Stop after the job being submitted now, if any. Safe from a signal handler."""
@@ -74,7 +77,13 @@ class Producer:
             due = time.monotonic()
             while not self._stop.is_set() and (self.count is None or self.submitted < self.count):
                 payload = self.make_payload(self.rng)
-                job = self.queue.enqueue(payload, queue=self.queue_name)
+                try:
+                    job = self.queue.enqueue(payload, queue=self.queue_name)
+                except BackendUnavailable as exc:
+                    # The database is away for now: try the same job again, with backoff.
+                    self._stop.wait(self._outage.failed("enqueueing", exc))
+                    continue
+                self._outage.recovered()
                 self.submitted += 1
                 log.info("enqueued job %s queue=%s payload=%s", job.id, job.queue, _dump(payload))
                 if self.count is not None and self.submitted >= self.count:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import secrets
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,10 @@ class QueueSettings:
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     # A worker that has not reported for this long is left out of ``workers()``.
     worker_stale_after: float = 60.0
+    # Where idle workers listen for wake-ups, when not at the queue's own URL (PostgreSQL
+    # behind a pooler in transaction mode: a session-mode or direct URL). Default:
+    # $DURQ_LISTEN_URL, else the queue's URL.
+    listen_url: str | None = None
 
     def __post_init__(self) -> None:
         validation.whole_number(self.max_payload_bytes, "max_payload_bytes", minimum=16)
@@ -56,6 +61,8 @@ class QueueSettings:
         if not isinstance(self.retry, RetryPolicy):
             raise InvalidJob(f"retry must be a durq.RetryPolicy, not {self.retry!r}")
         validation.seconds(self.worker_stale_after, "worker_stale_after", allow_zero=False)
+        if self.listen_url is not None and not isinstance(self.listen_url, str):
+            raise InvalidJob(f"listen_url must be a database URL, not {self.listen_url!r}")
 
 
 class JobQueue(abc.ABC):
@@ -221,10 +228,24 @@ class JobQueue(abc.ABC):
         lease: float = DEFAULT_LEASE,
         *,
         limit: int,
+        claim_id: str | None = None,
     ) -> list[Job]:
         """Up to ``limit`` (1 to 1000) jobs, as ``claim`` would take them one after another,
-        in one transaction; in claim order. Each has its own attempt and ``lease_token``."""
-        return self._claim(_claim_request(worker_id, queues, lease, limit))
+        in one transaction; in claim order. Each has its own attempt and ``lease_token``.
+
+        ``claim_id`` (16 hex digits, default: a random one) starts every lease token this
+        claim hands out: should the call fail after the database committed it (a lost
+        answer), ``recover_claims`` finds the jobs it took.
+        """
+        return self._claim(_claim_request(worker_id, queues, lease, limit, claim_id))
+
+    def recover_claims(self, worker_id: str, claim_ids: Iterable[str]) -> list[Job]:
+        """The jobs still running for ``worker_id`` under claims made with these claim ids,
+        with their leases: what a claim whose answer never arrived took. Running them (or
+        releasing them) saves their attempts from being lost when their leases expire."""
+        validation.label(worker_id, "worker_id")
+        wanted = [validation.claim_id(c) for c in claim_ids]
+        return self._claimed_by(worker_id, wanted) if wanted else []
 
     def heartbeat(self, job: Job, lease: float = DEFAULT_LEASE) -> Job:
         """Renew ``job``'s lease to ``lease`` seconds from now. Fenced (``LeaseLost``)."""
@@ -307,6 +328,7 @@ class JobQueue(abc.ABC):
         queues: Sequence[str] | None = None,
         lease: float = DEFAULT_LEASE,
         claim: int = 0,
+        claim_id: str | None = None,
     ) -> tuple[list[Job | DurqError], list[Job]]:
         """Write how several attempts ended, then claim up to ``claim`` jobs for
         ``worker_id``, all in one transaction (one durable commit for a batch).
@@ -323,7 +345,7 @@ class JobQueue(abc.ABC):
         if claim:
             if worker_id is None:
                 raise InvalidJob("settle needs a worker_id to claim for")
-            request = _claim_request(worker_id, queues, lease, claim)
+            request = _claim_request(worker_id, queues, lease, claim, claim_id)
         if not settlements:
             return [], self._claim(request) if request else []
         changed, claimed = self._settle(settlements, request)
@@ -563,6 +585,11 @@ class JobQueue(abc.ABC):
         ``claim`` says, in one transaction; each with its own attempt and token."""
 
     @abc.abstractmethod
+    def _claimed_by(self, worker_id: str, claim_ids: Sequence[str]) -> list[Job]:
+        """The running jobs of ``worker_id`` whose lease token starts with one of
+        ``claim_ids`` and a dot."""
+
+    @abc.abstractmethod
     def _heartbeat(self, jobs: Sequence[Job], lease: float) -> list[Changed]:
         """Renew the lease of each running job whose ``lease_token`` is still current to
         ``lease`` seconds from now, in one transaction; per job, ``Changed``."""
@@ -727,13 +754,18 @@ def _lease(lease: object) -> float:
 
 
 def _claim_request(
-    worker_id: object, queues: Iterable[str] | None, lease: object, limit: object
+    worker_id: object,
+    queues: Iterable[str] | None,
+    lease: object,
+    limit: object,
+    claim_id: object = None,
 ) -> ClaimRequest:
     checked = validation.claim_options(worker_id, queues, lease)
     count = validation.whole_number(limit, "limit", minimum=1)
     if count > MAX_CLAIM:
         raise InvalidJob(f"limit must be at most {MAX_CLAIM}, not {count}")
-    return ClaimRequest(worker_id, checked, float(lease), count)  # type: ignore[arg-type]
+    made = secrets.token_hex(8) if claim_id is None else validation.claim_id(claim_id)
+    return ClaimRequest(worker_id, checked, float(lease), count, made)  # type: ignore[arg-type]
 
 
 def _bulk_state(state: JobState | str, queue: str | None, allowed: frozenset[JobState]) -> JobState:

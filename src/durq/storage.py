@@ -52,6 +52,9 @@ class ClaimRequest:
     queues: tuple[str, ...] | None
     lease: float
     limit: int = 1
+    # Starts every lease token the claim hands out (then "." and 16 random hex digits), so
+    # a claim whose answer was lost can be found again (JobQueue.recover_claims).
+    claim_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -110,6 +110,16 @@ def worker(worker_id: object, host: object, pid: object, queues: Iterable[str] |
     queue_names(queues)
 
 
+_CLAIM_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def claim_id(value: object) -> str:
+    """A claim id: 16 lowercase hex digits (see ``JobQueue.claim_many``)."""
+    if not isinstance(value, str) or not _CLAIM_ID.fullmatch(value):
+        raise InvalidJob(f"claim_id must be 16 lowercase hex digits, not {value!r}")
+    return value
+
+
 def dedupe_key(value: object) -> str | None:
     if value is None:
         return None

@@ -33,6 +33,8 @@ def connect(url: str | None = None, **settings: Any) -> JobQueue:
         raise BackendError(f"unknown database URL {url!r}: the scheme must be one of {known}")
     module_name, _, class_name = target.partition(":")
     backend = getattr(importlib.import_module(module_name), class_name)
+    if "listen_url" not in settings and os.environ.get("DURQ_LISTEN_URL"):
+        settings["listen_url"] = os.environ["DURQ_LISTEN_URL"]
     try:
         options = QueueSettings(**settings)
     except TypeError as exc:

@@ -97,6 +97,31 @@ def retry_columns(policy: RetryPolicy | None) -> dict[str, float | None]:
     return {"retry_base": policy.base, "retry_cap": policy.cap, "retry_jitter": policy.jitter}
 
 
+def completed(job: Job, result: Any, at: datetime) -> Job:
+    """``job`` as its completion at ``at`` left it, without reading it back."""
+    return Job(
+        id=job.id,
+        queue=job.queue,
+        payload=job.payload,
+        state=JobState.SUCCEEDED,
+        priority=job.priority,
+        run_at=job.run_at,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        timeout=job.timeout,
+        dedupe_key=job.dedupe_key,
+        worker_id=None,
+        lease_expires_at=None,
+        lease_token=None,
+        last_error=job.last_error,
+        task=job.task,
+        result=result,
+        created_at=job.created_at,
+        updated_at=at,
+        retry=job.retry,
+    )
+
+
 ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"
 
 

@@ -73,7 +73,7 @@ def _job(row: Sequence[Any]) -> Job:
 class PostgresQueue(JobQueue, JobInsights):
     def __init__(self, url: str, settings: QueueSettings) -> None:
         self.settings = settings
-        self.db = PostgresConnection(url)
+        self.db = PostgresConnection(url, listen_url=settings.listen_url)
         self.url = url
         self.where = self.db.where
         self._known_queues = KnownQueues()
@@ -170,6 +170,7 @@ class PostgresQueue(JobQueue, JobInsights):
             "worker_id": request.worker_id,
             "lease": request.lease,
             "limit": request.limit,
+            "claim_id": request.claim_id,
         }
         queues = request.queues
         if queues is None:
@@ -183,6 +184,12 @@ class PostgresQueue(JobQueue, JobInsights):
     def _claim(self, request: storage.ClaimRequest) -> list[Job]:
         with self.db.transaction(pipelined=True) as conn:
             return self._claim_in(conn, request)
+
+    def _claimed_by(self, worker_id: str, claim_ids: Sequence[str]) -> list[Job]:
+        params = {"worker_id": worker_id, "claims": list(claim_ids)}
+        with self.db.transaction() as conn:
+            rows = conn.execute(Q["claimed_by"], params).fetchall()
+        return sorted((_job(r) for r in rows), key=lambda j: j.id)
 
     def _heartbeat(self, jobs: Sequence[Job], lease: float) -> list[storage.Changed]:
         params = {

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from durq.backends._sql import load_migrations
-from durq.errors import BackendError, InvalidJob
+from durq.errors import BackendError, BackendUnavailable, InvalidJob
 
 try:
     import psycopg
@@ -40,7 +42,9 @@ FINISHED_CHANNEL = "durq_finished"  # NOTIFY when jobs finished
 _MIGRATION_LOCK = 0x6475_7271_6D69_6772  # "durqmigr"
 _POOL_MAX = 4  # connections per process: the worker's runtime, a task's own, spares
 _CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
-_POOL_WAIT = 60.0  # seconds a caller waits for a free pooled connection
+# Seconds a caller waits for a pooled connection: while the server is away a worker's call
+# fails after this long (and is tried again), rather than blocking its loop for minutes.
+_POOL_WAIT = 5.0
 
 Connection = psycopg.Connection[Any]
 
@@ -72,15 +76,36 @@ def configure(conn: Connection) -> None:
     set_json_loads(_json_text, conn)
 
 
+# Every connection is made without server-side prepared statements. Behind a pooler in
+# transaction mode (PgBouncer before 1.21) a statement prepared in one transaction is gone,
+# or clashes, in the next (another server connection): 'prepared statement "_pg3_0" already
+# exists'. Claims and outcomes go in batches, so parsing each statement costs little.
+_OPTIONS: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
+_IDLE_CHECK = 1.0  # seconds idle after which a pooled connection is checked before use
+
+
+def wrapped(where: str, exc: psycopg.Error, doing: str = "") -> BackendError:
+    """``exc`` as a ``BackendError``: ``BackendUnavailable`` when trying again may work (the
+    connection was lost, the server is restarting or out of connections, a serialization
+    conflict), not when the credentials or the database name are wrong."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    lost = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    transient = lost and sqlstate[:2] not in ("28", "3D")
+    kind = BackendUnavailable if transient else BackendError
+    return kind(f"{doing}PostgreSQL at {where}: {one_line(exc)}")
+
+
 class PostgresConnection:
     """This process's connections to one durq database, and its transactions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, listen_url: str | None = None) -> None:
         self.url = url
+        self.listen_url = listen_url or url  # a session-mode URL behind a transaction pooler
         self.where = describe_url(url)
         self._pid = os.getpid()
         self._lock = threading.Lock()  # guards creating the pool
         self._pool: psycopg_pool.ConnectionPool | None = None
+        self._idle_since: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
         # One LISTEN connection per channel, each with its own lock: an idle worker and a
         # thread in durq.App.wait, sharing this queue, never take each other's notifications.
         self._listeners: dict[str, Connection] = {}
@@ -89,47 +114,47 @@ class PostgresConnection:
         self._closed = False
         self._migrate()  # connect now: a bad URL, server or database fails at connect
 
-    def connect(self) -> Connection:
+    def connect(self, url: str | None = None) -> Connection:
         """A connection of its own (migrations, LISTEN), in autocommit mode."""
-        options: dict[str, Any] = {"autocommit": True}
-        if "connect_timeout" not in conninfo_to_dict(self.url):
+        target = url or self.url
+        options = dict(_OPTIONS)
+        if "connect_timeout" not in conninfo_to_dict(target):
             options["connect_timeout"] = _CONNECT_TIMEOUT
         try:
-            conn = psycopg.connect(self.url, **options)
+            conn = psycopg.connect(target, **options)
         except psycopg.Error as exc:
-            raise BackendError(
-                f"cannot connect to PostgreSQL at {self.where}: {one_line(exc)}"
-            ) from exc
+            raise wrapped(describe_url(target), exc, "cannot connect to ") from exc
         try:
             configure(conn)
         except psycopg.Error as exc:
             conn.close()
-            raise BackendError(
-                f"cannot configure a connection to PostgreSQL at {self.where}: {one_line(exc)}"
-            ) from exc
+            raise wrapped(describe_url(target), exc, "cannot configure a connection to ") from exc
         return conn
 
     def _migrate(self) -> None:
         """Apply the missing migrations, each in one transaction with its version row.
 
-        A session advisory lock makes concurrent first connects take turns; the one that
-        comes second finds the work done. The lock is taken before the transaction, not in
-        it: a backend reads the catalog changes another session committed only when a
-        transaction starts (an advisory lock, unlike a table lock, does not refresh its
-        catalog cache), so a transaction begun after the wait sees the tables the first
-        connect made.
+        Concurrent first connects take turns under an advisory lock held by a transaction
+        (a session lock would leak behind a pooler in transaction mode, where lock and unlock
+        may reach different server connections). A transaction sees the catalog as it was
+        when the transaction began, so one that had to wait for the lock might not see the
+        tables the other connect just made: it lets go, and the next transaction, which only
+        ever *tries* the lock, begins after the other one committed.
         """
         with self.connect() as conn:
             try:
                 if self._schema_version(conn) == SCHEMA_VERSION:
                     return
-                conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
-                try:
-                    while True:
-                        with conn.transaction():
+                while True:
+                    with conn.transaction():
+                        lock = conn.execute(
+                            "SELECT pg_try_advisory_xact_lock(%s)", (_MIGRATION_LOCK,)
+                        )
+                        row = lock.fetchone()
+                        if row is not None and row[0]:
                             current = self._schema_version(conn)
                             if current == SCHEMA_VERSION:
-                                break
+                                return
                             conn.execute(
                                 "CREATE TABLE IF NOT EXISTS durq_schema (version integer "
                                 "PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -139,12 +164,11 @@ class PostgresConnection:
                             conn.execute(
                                 "INSERT INTO durq_schema (version) VALUES (%s)", (version,)
                             )
-                finally:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+                            continue
+                    with conn.transaction():  # another connect migrates: wait for it
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             except psycopg.Error as exc:
-                raise BackendError(
-                    f"cannot use PostgreSQL database {self.where}: {one_line(exc)}"
-                ) from exc
+                raise wrapped(self.where, exc, "cannot use ") from exc
 
     def _schema_version(self, conn: Connection) -> int:
         """The schema version; refuses tables durq did not make, or a newer durq's schema."""
@@ -188,8 +212,10 @@ class PostgresConnection:
                     self.url,
                     min_size=1,
                     max_size=_POOL_MAX,
-                    kwargs={"autocommit": True},
+                    kwargs=_OPTIONS,
                     configure=configure,
+                    check=self._check,
+                    reset=self._returned,
                     timeout=_POOL_WAIT,
                     open=False,
                     name=f"durq-{self._pid}",
@@ -197,6 +223,16 @@ class PostgresConnection:
                 pool.open()
                 self._pool = pool
             return self._pool
+
+    def _returned(self, conn: Connection) -> None:
+        self._idle_since[conn] = time.monotonic()
+
+    def _check(self, conn: Connection) -> None:
+        """Before a connection that sat idle is used, make sure the server still has it (a
+        restart or pg_terminate_backend ends idle connections silently); a busy one, used
+        moments ago, is not checked, so the hot path pays no extra round trip."""
+        if time.monotonic() - self._idle_since.get(conn, 0.0) > _IDLE_CHECK:
+            psycopg_pool.ConnectionPool.check_connection(conn)
 
     @contextmanager
     def transaction(
@@ -222,9 +258,9 @@ class PostgresConnection:
         except psycopg.DataError as exc:
             if producing:
                 raise InvalidJob(f"the database refused a value: {one_line(exc)}") from exc
-            raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
+            raise wrapped(self.where, exc) from exc
         except psycopg.Error as exc:
-            raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
+            raise wrapped(self.where, exc) from exc
 
     def wait_for_notify(self, channel: str, timeout: float) -> None:
         """Return at a ``NOTIFY`` on ``channel`` or after ``timeout`` seconds; at once when
@@ -235,12 +271,12 @@ class PostgresConnection:
                 raise BackendError(f"{self.where}: the queue is closed")
             listener = self._listeners.get(channel)
             if listener is None:
-                listener = self.connect()
+                listener = self.connect(self.listen_url)
                 try:
                     listener.execute(f"LISTEN {channel}")
                 except psycopg.Error as exc:
                     listener.close()
-                    raise BackendError(f"PostgreSQL at {self.where}: {one_line(exc)}") from exc
+                    raise wrapped(self.where, exc) from exc
                 self._listeners[channel] = listener
                 return
             try:

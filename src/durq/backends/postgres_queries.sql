@@ -103,7 +103,8 @@ WITH next AS (
 ), claimed AS (
     UPDATE durq_jobs AS j
     SET state = 'running', attempts = j.attempts + 1, worker_id = %(worker_id)s,
-        lease_token = replace(gen_random_uuid()::text, '-', ''), lease_expires_at = now() + make_interval(secs => %(lease)s),
+        lease_token = %(claim_id)s || '.' || substr(md5(random()::text), 1, 16),
+        lease_expires_at = now() + make_interval(secs => %(lease)s),
         updated_at = now()
     FROM next WHERE j.id = next.id
     RETURNING j.*
@@ -120,6 +121,11 @@ SET lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = no
 FROM unnest(%(ids)s::text[], %(tokens)s::text[]) AS lease (id, token)
 WHERE j.id = lease.id AND j.lease_token = lease.token AND j.state = 'running'
 RETURNING j.*
+
+-- name: claimed_by
+SELECT * FROM durq_jobs
+WHERE state = 'running' AND worker_id = %(worker_id)s
+  AND substr(lease_token, 1, 16) = ANY(%(claims)s::text[])
 
 -- name: states_of
 SELECT id, state FROM durq_jobs WHERE id = ANY(%(ids)s::text[])

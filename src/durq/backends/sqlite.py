@@ -21,10 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from durq import storage
+from durq import codec, storage
 from durq.backends._common import (
     KnownQueues,
     attempt_from_row,
+    completed,
     job_from_row,
     retry_columns,
     unix_time,
@@ -197,6 +198,7 @@ class SQLiteQueue(JobQueue, JobInsights):
             "until": now + request.lease,
             "now": now,
             "limit": request.limit,
+            "claim_id": request.claim_id,
         }
         queues = request.queues
         if queues is None:
@@ -222,6 +224,12 @@ class SQLiteQueue(JobQueue, JobInsights):
             rows = self._claim_in(conn, request)
         return [_job(r) for r in rows]
 
+    def _claimed_by(self, worker_id: str, claim_ids: Sequence[str]) -> list[Job]:
+        params = {"worker_id": worker_id, "claims": json.dumps(list(claim_ids))}
+        with self.db.read() as conn:
+            rows = conn.execute(Q["claimed_by"], params).fetchall()
+        return sorted((_job(r) for r in rows), key=lambda j: j.id)
+
     def _heartbeat(self, jobs: Sequence[Job], lease: float) -> list[storage.Changed]:
         now = time.time()
         params = {
@@ -238,15 +246,14 @@ class SQLiteQueue(JobQueue, JobInsights):
         return [_job(renewed[j.id]) if j.id in renewed else _state(states.get(j.id)) for j in jobs]
 
     def _settle_in(
-        self, conn: sqlite3.Connection, settlement: storage.Settlement
-    ) -> Row | str | None:
-        """Write one settlement: the job's new row, or (refused) its state or None."""
-        job, outcome, now = settlement.job, settlement.outcome, time.time()
-        if outcome is Outcome.SUCCEEDED:
-            params: Any = (settlement.result, now, job.id, job.lease_token)
-            row: Row | None = conn.execute(Q["complete"], params).fetchone()
-        elif outcome is Outcome.RELEASED:
-            row = conn.execute(Q["release"], (now, now, job.id, job.lease_token)).fetchone()
+        self, conn: sqlite3.Connection, settlement: storage.Settlement, now: float
+    ) -> Row | None:
+        """Write one failure or release: the job's new row, or None when refused."""
+        job, outcome = settlement.job, settlement.outcome
+        if outcome is Outcome.RELEASED:
+            row: Row | None = conn.execute(
+                Q["release"], (now, now, job.id, job.lease_token)
+            ).fetchone()
         else:
             params = {
                 "retry": outcome is Outcome.FAILED,
@@ -257,21 +264,55 @@ class SQLiteQueue(JobQueue, JobInsights):
                 "token": job.lease_token,
             }
             row = conn.execute(Q["fail"], params).fetchone()
-        if row is None:
-            current = conn.execute(Q["state_of"], (job.id,)).fetchone()
-            return None if current is None else str(current[0])
-        attempt = row[6] + 1 if outcome is Outcome.RELEASED else row[6]
-        conn.execute(Q["finish_attempt"], (now, outcome, settlement.error, job.id, attempt))
+        if row is not None:
+            attempt = row[6] + 1 if outcome is Outcome.RELEASED else row[6]
+            conn.execute(Q["finish_attempt"], (now, outcome, settlement.error, job.id, attempt))
         return row
+
+    def _complete_all(
+        self, conn: sqlite3.Connection, successes: list[storage.Settlement], now: float
+    ) -> set[str]:
+        """Write every success of a batch with two statements, whatever its size; the ids
+        of the jobs written (the others were refused)."""
+        batch = json.dumps([[s.job.id, s.job.lease_token, s.result] for s in successes])
+        done = conn.execute(Q["complete_many"], {"now": now, "batch": batch}).fetchall()
+        if done:
+            ended = json.dumps([[job_id, attempt] for job_id, attempt in done])
+            conn.execute(Q["finish_attempts_succeeded"], {"now": now, "done": ended})
+        return {job_id for job_id, _ in done}
 
     def _settle(
         self, settlements: Sequence[storage.Settlement], claim: storage.ClaimRequest | None
     ) -> tuple[list[storage.Changed], list[Job]]:
+        now = time.time()
+        successes = [s for s in settlements if s.outcome is Outcome.SUCCEEDED]
         with self.db.write() as conn:
-            written = [self._settle_in(conn, s) for s in settlements]
-            refused = any(not isinstance(w, tuple) for w in written)
+            done_ids = self._complete_all(conn, successes, now) if successes else set()
+            others = {  # failures and releases, rarer: one by one
+                i: self._settle_in(conn, s, now)
+                for i, s in enumerate(settlements)
+                if s.outcome is not Outcome.SUCCEEDED
+            }
+
+            def written(i: int, s: storage.Settlement) -> bool:
+                return s.job.id in done_ids if i not in others else others[i] is not None
+
+            refused = [s.job.id for i, s in enumerate(settlements) if not written(i, s)]
+            states = {}
+            if refused:
+                states = dict(conn.execute(Q["states_of"], {"ids": json.dumps(refused)}))
             claimed = self._claim_in(conn, claim) if claim and not refused else []
-        changed = [_job(w) if isinstance(w, tuple) else _state(w) for w in written]
+        finished_at = unix_time(now)
+        changed: list[storage.Changed] = []
+        for i, s in enumerate(settlements):
+            row = others.get(i)
+            if not written(i, s):
+                changed.append(_state(states.get(s.job.id)))
+            elif row is not None:
+                changed.append(_job(row))
+            else:
+                # Built, not read back: a completion changes only these fields.
+                changed.append(completed(s.job, codec.decode(s.result), finished_at))
         return changed, [_job(r) for r in claimed]
 
     def _register_worker(
@@ -474,6 +515,9 @@ class SQLiteQueue(JobQueue, JobInsights):
             after = ids[-1]
 
     def _purge(self, older_than: float, states: Sequence[JobState]) -> int:
+        # On a full disk deleting needs room in the WAL: give its space back first (and
+        # after, so what was freed is usable at once).
+        self.db.checkpoint()
         cutoff = time.time() - older_than
         deleted = 0
         for state in states:
@@ -495,6 +539,7 @@ class SQLiteQueue(JobQueue, JobInsights):
                     conn.executemany(Q["delete_job"], old)
                     deleted += len(old)
                     after = rows[-1][0]
+        self.db.checkpoint()
         return deleted
 
     def _set_paused(self, queue: str, paused: bool) -> None:

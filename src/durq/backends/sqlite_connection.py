@@ -22,16 +22,40 @@ from typing import TypeVar
 from urllib.parse import parse_qs
 
 from durq.backends._sql import load_migrations
-from durq.errors import BackendError
+from durq.errors import BackendError, BackendUnavailable
 
 MIGRATIONS = load_migrations("sqlite")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _HEADER = b"SQLite format 3\x00"
-BUSY_TIMEOUT = 60.0  # seconds a writer waits for the lock before BackendError
+# Seconds a writer waits for the lock before BackendUnavailable. A worker tries again
+# after that (with backoff), so the wait need not be long: a long one would only keep the
+# worker's loop from noticing signals while another process sits on the lock.
+BUSY_TIMEOUT = 15.0
+# The write-ahead log is checkpointed back into the database file as it grows (SQLite does
+# that every 1000 pages), but with many processes reading and writing all the time those
+# checkpoints may never finish, and the WAL file would grow until the disk is full. So now
+# and then a writer makes sure it is no bigger than this, truncating it after a checkpoint.
+WAL_LIMIT = 32 * 1024 * 1024
+_WAL_CHECK_EVERY = 200  # commits between looks at the WAL's size (an os.stat)
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 
 T = TypeVar("T")
+
+
+# What SQLite says when the database is there but cannot be written for now: another
+# process held the lock past the busy timeout, the disk is full, or it failed under us.
+_TRANSIENT = ("locked", "busy", "full", "disk i/o error", "no space")
+
+
+def wrapped(path: Path, exc: sqlite3.Error, doing: str = "") -> BackendError:
+    """``exc`` as a ``BackendError``: ``BackendUnavailable`` when trying again may work."""
+    text = str(exc)
+    transient = isinstance(exc, sqlite3.OperationalError) and any(
+        word in text.lower() for word in _TRANSIENT
+    )
+    kind = BackendUnavailable if transient else BackendError
+    return kind(f"{doing}{path}: {text}")
 
 
 def parse_url(url: str) -> tuple[Path, str]:
@@ -90,13 +114,15 @@ class SQLiteConnection:
             self._check_schema(conn)
             retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            # After a checkpoint that resets it, the WAL file is cut back to this size.
+            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             # A claim from several queues sorts their candidates in a temporary b-tree; on
             # disk (the default) that costs the claim ten times its time in the first minutes.
             conn.execute("PRAGMA temp_store=MEMORY")
             self._migrate(conn)
         except sqlite3.Error as exc:
             conn.close()
-            raise BackendError(f"cannot use SQLite database {self.path}: {exc}") from exc
+            raise wrapped(self.path, exc, "cannot use SQLite database ") from exc
         except BaseException:
             conn.close()
             raise
@@ -173,11 +199,13 @@ class SQLiteConnection:
                 conn = self.connection()
                 retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
             except sqlite3.Error as exc:
-                raise BackendError(f"{self.path}: {exc}") from exc
+                raise wrapped(self.path, exc) from exc
             try:
                 yield conn
                 conn.execute("COMMIT")
                 self.commits += 1
+                if self.commits % _WAL_CHECK_EVERY == 0:
+                    self._keep_wal_small(conn)
             except BaseException as exc:
                 if conn.in_transaction:
                     try:
@@ -185,7 +213,7 @@ class SQLiteConnection:
                     except sqlite3.Error:
                         pass  # SQLite already rolled back (disk full, I/O error)
                 if isinstance(exc, sqlite3.Error):
-                    raise BackendError(f"{self.path}: {exc}") from exc
+                    raise wrapped(self.path, exc) from exc
                 raise
 
     @contextmanager
@@ -202,7 +230,30 @@ class SQLiteConnection:
                     if conn.in_transaction:
                         conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise BackendError(f"{self.path}: {exc}") from exc
+                raise wrapped(self.path, exc) from exc
+
+    def _keep_wal_small(self, conn: sqlite3.Connection) -> None:
+        try:
+            size = os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            return
+        if size > WAL_LIMIT:
+            self.checkpoint(conn)
+
+    def checkpoint(self, conn: sqlite3.Connection | None = None) -> bool:
+        """Copy the WAL into the database file and truncate it, giving its disk space back;
+        whether that finished (a reader still on an old snapshot can keep it from doing so,
+        and it is then simply tried again later). Call outside a transaction."""
+        with self.lock:
+            try:
+                row = (
+                    (conn or self.connection())
+                    .execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetchone()
+                )
+            except sqlite3.Error:
+                return False  # the disk is full or the lock is held: not now
+            return bool(row is not None and row[0] == 0)
 
     def close(self) -> None:
         with self.lock:

@@ -53,10 +53,12 @@ WHERE state = 'running' AND lease_expires_at < :now
 -- name: claim_from
 -- Up to :limit ready jobs of the queues named in :queues (a JSON list), best first. Each queue
 -- is one seek into durq_jobs_ready, already in claim order, so no claim sorts more than
--- :limit rows a queue. Each claimed job gets a token of its own (randomblob runs per row).
+-- :limit rows a queue. Each claimed job gets a token of its own (randomblob runs per row),
+-- after the claim's id.
 UPDATE durq_jobs
 SET state = 'running', attempts = attempts + 1, worker_id = :worker_id,
-    lease_token = lower(hex(randomblob(16))), lease_expires_at = :until, updated_at = :now
+    lease_token = :claim_id || '.' || lower(hex(randomblob(8))), lease_expires_at = :until,
+    updated_at = :now
 WHERE id IN (
     SELECT j.id FROM json_each(:queues) AS q
     JOIN durq_jobs AS j ON j.id IN (
@@ -71,7 +73,8 @@ RETURNING *
 -- As claim_from, for a single queue: no candidates from several queues to merge, so no sort.
 UPDATE durq_jobs
 SET state = 'running', attempts = attempts + 1, worker_id = :worker_id,
-    lease_token = lower(hex(randomblob(16))), lease_expires_at = :until, updated_at = :now
+    lease_token = :claim_id || '.' || lower(hex(randomblob(8))), lease_expires_at = :until,
+    updated_at = :now
 WHERE id IN (
     SELECT id FROM durq_jobs INDEXED BY durq_jobs_ready
     WHERE queue = :queue AND state = 'queued' AND run_at <= :now
@@ -93,11 +96,38 @@ WHERE job_id = ? AND attempt = ? AND finished_at IS NULL
 -- :leases is a JSON list of [id, token] pairs: one statement renews a whole worker's jobs.
 UPDATE durq_jobs SET lease_expires_at = :until, updated_at = :now
 WHERE state = 'running'
-  AND (id, lease_token) IN (SELECT value ->> 0, value ->> 1 FROM json_each(:leases))
+  AND (id, lease_token) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                            FROM json_each(:leases))
 RETURNING *
+
+-- name: claimed_by
+-- :claims is a JSON list of claim ids: the running jobs of :worker_id they took.
+SELECT * FROM durq_jobs INDEXED BY durq_jobs_lease
+WHERE state = 'running' AND worker_id = :worker_id
+  AND substr(lease_token, 1, 16) IN (SELECT value FROM json_each(:claims))
 
 -- name: states_of
 SELECT id, state FROM durq_jobs WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: complete_many
+-- Every success of a batch in one statement: :batch is a JSON list of [id, token, result],
+-- the result as JSON text. Fenced per job: a stale token leaves that job out.
+UPDATE durq_jobs
+SET state = 'succeeded', result = done.result, worker_id = NULL, lease_token = NULL,
+    lease_expires_at = NULL, updated_at = :now
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
+             json_extract(value, '$[2]') AS result
+      FROM json_each(:batch)) AS done
+WHERE durq_jobs.id = done.id AND durq_jobs.lease_token = done.token
+  AND durq_jobs.state = 'running'
+RETURNING durq_jobs.id, durq_jobs.attempts
+
+-- name: finish_attempts_succeeded
+-- :done is a JSON list of [job id, attempt].
+UPDATE durq_attempts SET finished_at = :now, outcome = 'succeeded'
+WHERE finished_at IS NULL
+  AND (job_id, attempt) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                            FROM json_each(:done))
 
 -- name: complete
 UPDATE durq_jobs

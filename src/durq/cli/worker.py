@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable
 
 import click
 
@@ -14,9 +16,31 @@ from durq.cli.common import (
     pass_env,
     queue_option,
 )
-from durq.queue import DEFAULT_LEASE
+from durq.errors import BackendUnavailable
+from durq.queue import DEFAULT_LEASE, JobQueue
+from durq.worker.outage import Outage
 from durq.worker.runtime import DEFAULT_CONCURRENCY
 from durq.worker.settler import DEFAULT_WINDOW
+from durq.worker.signals import stop_signals
+
+
+def when_reachable(connect: Callable[[], JobQueue]) -> JobQueue | None:
+    """``connect()``, tried again with backoff while the database cannot be reached (not
+    when it is wrong: a bad URL or a foreign database ends the worker at once). A worker
+    started during an outage waits for the database instead of exiting, so no process
+    manager gives up on it. ``None`` if SIGTERM or SIGINT came while it waited."""
+    waiting = Outage("worker (starting)")
+    stop = threading.Event()
+    with stop_signals(lambda signum: stop.set()):
+        while not stop.is_set():
+            try:
+                queue = connect()
+            except BackendUnavailable as exc:
+                stop.wait(waiting.failed("connecting", exc))
+                continue
+            waiting.recovered()
+            return queue
+    return None
 
 
 @click.command()
@@ -121,11 +145,13 @@ def worker(
         if app_spec is not None:
             app = load_app_from_cwd(app_spec)
             runner: Runner = app
-            queue = env.app_queue(app)
+            queue = when_reachable(lambda: env.app_queue(app))
         else:
             assert handler_spec is not None
             runner = HandlerRunner(load_handler(handler_spec))
-            queue = env.queue()
+            queue = when_reachable(env.queue)
+        if queue is None:
+            sys.exit(0)  # told to stop while waiting for the database
         code = Worker(
             queue,
             runner,

@@ -29,17 +29,14 @@ class LeaseKeeper:
         """Renew every running job's lease; returns those whose lease is gone, with why.
 
         A job cancelled by an admin reads as gone too: its worker must stop it, and any
-        outcome it reports later is refused by fencing. A database error is logged and the
-        renewal tried again at the next interval: the lease still has two thirds to run.
+        outcome it reports later is refused by fencing. A ``BackendError`` propagates, and
+        the renewal is due again at once: the worker tries again after its backoff.
         """
-        self._next = time.monotonic() + self.every
         if not running:
+            self._next = time.monotonic() + self.every
             return []
-        try:
-            answers = self.queue.heartbeat_many([r.job for r in running], self.lease)
-        except DurqError as exc:
-            log.warning("could not renew the leases of %d jobs: %s", len(running), exc)
-            return []
+        answers = self.queue.heartbeat_many([r.job for r in running], self.lease)
+        self._next = time.monotonic() + self.every
         gone = []
         for each, answer in zip(running, answers, strict=True):
             if isinstance(answer, LeaseLost) and answer.state == JobState.CANCELLED:

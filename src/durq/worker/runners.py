@@ -4,6 +4,7 @@ tasks, which route each job by its task name)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -32,10 +33,16 @@ class Call:
 
     @property
     def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.target)
+        return _is_async(self.target)
 
     def retries(self, error: BaseException) -> bool:
         return self.retry_on is None or isinstance(error, self.retry_on)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_async(target: Callable[..., Any]) -> bool:
+    # Asked twice for every job: remembered per function (a worker runs a handful of them).
+    return inspect.iscoroutinefunction(target)
 
 
 class Runner(Protocol):

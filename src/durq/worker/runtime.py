@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import queue as inbox_queue
+import secrets
 import socket
 import sys
 import threading
@@ -32,11 +33,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from durq import validation
-from durq.errors import DurqError, InvalidJob, LeaseLost, WorkerError
+from durq.errors import BackendError, DurqError, InvalidJob, LeaseLost, WorkerError
 from durq.job import Finished, Job, JobState, Outcome
 from durq.queue import DEFAULT_LEASE, JobQueue
 from durq.worker.attempt import RunningJob
 from durq.worker.leases import LeaseKeeper
+from durq.worker.outage import Outage
 from durq.worker.runners import Handler, HandlerRunner, Runner
 from durq.worker.scheduler import Scheduler
 from durq.worker.settler import DEFAULT_MAX_BATCH, DEFAULT_WINDOW, Settler
@@ -46,7 +48,7 @@ from durq.worker.slots import EventLoop, ThreadSlots
 log = logging.getLogger("durq.worker")
 
 DEFAULT_GRACE = 30.0
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 16  # chosen by measurement: see docs/worker.md and docs/benchmarks.md
 TIMEOUT_EXIT_CODE = 3  # a worker program exits with this after a thread task overran
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
@@ -160,6 +162,8 @@ class Worker:
         self._claim_now = True  # the last claim was full (or none yet): more may be ready
         self._want_changes = threading.Event()  # the waker should listen for changes
         self._closed = threading.Event()
+        self._outage = Outage(f"worker {self.worker_id}")
+        self._unsure_claims: list[str] = []  # claim ids whose answer may have been lost
         # Report to the workers registry well within the time after which it drops a worker.
         self._registry_interval = min(5.0, queue.settings.worker_stale_after / 3)
         self._next_registration = 0.0
@@ -195,7 +199,6 @@ class Worker:
         self._inbox.put(_Stop(f"{name_of(signum)} received", cold=self._signals > 1))
 
     def _run(self) -> int:
-        self._register()
         log.info(
             "worker %s started: queues=%s concurrency=%d lease=%gs grace=%gs runs=%s",
             self.worker_id,
@@ -215,18 +218,15 @@ class Worker:
             # The waker is inside wait_for_change for at most idle_wait: let it leave before
             # anyone closes the queue under it.
             waker.join(timeout=self.idle_wait + 5)
-            self._threads.stop()
+            left_behind = self._threads.stop()
             self._loop.stop()
             self._deregister()
         log.info("worker %s stopped (%s) after %d jobs", self.worker_id, reason, self.jobs_done)
-        if self._tasks_left_behind() and self.install_signal_handlers:
+        if left_behind and self.install_signal_handlers:
             # A thread we could not stop still runs a task: leave now, as in a crash, rather
             # than wait on it, or tear the interpreter down under it.
             _exit(self._exit_code)
         return self._exit_code
-
-    def _tasks_left_behind(self) -> bool:
-        return any(t.is_alive() for t in threading.enumerate() if t.name.startswith("durq-task"))
 
     # -- the control loop ------------------------------------------------------------------
 
@@ -236,19 +236,50 @@ class Worker:
             self._take(self._inbox_wait())
             self._time_out_overruns()
             self._end_grace()
-            if self._running and self._leases.due_in() == 0:
-                for running, why in self._leases.renew(list(self._running.values())):
-                    self._drop(running, why)
-            self._settle_and_claim()
-            if self._scheduler.due_in() == 0 and self._stop is None:
-                self._scheduler.tick()
-            self._keep_registered()
+            if not self._outage.wait_left():
+                try:
+                    self._talk_to_the_queue()
+                except BackendError as exc:
+                    # Lost connection, restart, full disk, a lock held too long: keep the
+                    # jobs running and their outcomes pending, and try again later.
+                    self._outage.failed("writing to the queue", exc)
+                else:
+                    self._outage.recovered()
             reason = self._finished_why()
             if reason is not None:
                 return reason
 
+    def _talk_to_the_queue(self) -> None:
+        """Every database call of the loop's own: a ``BackendError`` leaves the rest for the
+        next try, and what was not written is kept."""
+        if self._unsure_claims:
+            self._recover_claims()
+        if self._running and self._leases.due_in() == 0:
+            for running, why in self._leases.renew(list(self._running.values())):
+                self._drop(running, why)
+        self._settle_and_claim()
+        if self._scheduler.due_in() == 0 and self._stop is None:
+            self._scheduler.tick()
+        self._keep_registered()
+
+    def _recover_claims(self) -> None:
+        """Run the jobs that claims whose answer was lost took (they would otherwise wait
+        out their lease and count an attempt as lost)."""
+        found = self.queue.recover_claims(self.worker_id, self._unsure_claims)
+        self._unsure_claims.clear()
+        for job in found:
+            if job.id not in self._running:
+                self._log_job(job, logging.WARNING, "recovered from a claim whose answer was lost")
+                self._dispatch(job)
+
     def _inbox_wait(self) -> float:
         """How long the loop may sleep: until the next thing it must do on its own."""
+        if self._outage.ongoing:
+            return (
+                self._outage.wait_left()
+                if self._stop is None
+                else min(self._outage.wait_left(), self._grace_left())
+            )
         waits = [self._registry_due()]
         if self._running:
             waits.append(self._leases.due_in())
@@ -266,6 +297,9 @@ class Worker:
         if self._claim_now and self._free_slots() and self._stop is None and due is None:
             waits.append(0.0)
         return max(0.0, min(waits))
+
+    def _grace_left(self) -> float:
+        return 0.0 if self._grace_until is None else max(0.0, self._grace_until - time.monotonic())
 
     def _take(self, timeout: float) -> None:
         """Handle the inbox's messages: wait up to ``timeout`` for the first, take the rest."""
@@ -313,6 +347,8 @@ class Worker:
                     "have" if busy != 1 else "has",
                     self.grace,
                 )
+        if self._grace_until is None and (self._settler.pending or self._outage.ongoing):
+            self._grace_until = time.monotonic() + self.grace
         if stop.cold:
             self._grace_until = time.monotonic()
 
@@ -370,6 +406,10 @@ class Worker:
 
     # -- settling and claiming -------------------------------------------------------------
 
+    def _busy(self) -> int:
+        """Jobs still running a task (not yet ended, dropped or left behind)."""
+        return sum(1 for r in self._running.values() if r.outcome is None and r.dropped is None)
+
     def _free_slots(self) -> int:
         """Slots the next claim may fill: those whose job's outcome is known are free (the
         outcome is written with the claim that refills them)."""
@@ -389,16 +429,29 @@ class Worker:
         ready. Freed slots wait for their batch (at most the window): claiming at once for
         each one would cost a commit per job again."""
         claim = self._free_slots() if self._stop is None and not self._signals else 0
+        claim_id = secrets.token_hex(8)
+        if claim:
+            # Should the answer be lost after the database committed, the next try finds
+            # what this claim took by its id (see _recover_claims).
+            self._unsure_claims.append(claim_id)
         if self._settler.pending:
             if self._settler.due_in(self._others_running()) != 0:
+                if claim:
+                    self._unsure_claims.pop()
                 return
-            written, claimed = self._settler.flush(claim)
+            written, claimed = self._settler.flush(claim, claim_id)
             for running, finished, answer in written:
                 self._settled(running, finished, answer)
         elif claim and self._claim_now:
-            claimed = self.queue.claim_many(self.worker_id, self.queues, self.lease, limit=claim)
+            claimed = self.queue.claim_many(
+                self.worker_id, self.queues, self.lease, limit=claim, claim_id=claim_id
+            )
         else:
+            if claim:
+                self._unsure_claims.pop()
             return
+        if claim:
+            self._unsure_claims.pop()
         if claim:
             self._claim_now = len(claimed) == claim
             if self._claim_now:
@@ -461,6 +514,11 @@ class Worker:
 
     def _finished_why(self) -> str | None:
         """Why the loop is done, once nothing runs and nothing waits to be written."""
+        if self._gave_up_in_outage():
+            # Stopping, and the database has been away past the grace: what is still
+            # unwritten runs again once its lease expires (at-least-once holds).
+            left = len(self._settler.pending)
+            return f"{self._stop_reason()}; database unavailable, {left} outcomes unwritten"
         if self._running or self._settler.pending:
             return None
         if self._stop is not None:
@@ -472,6 +530,12 @@ class Worker:
         if self.burst and not self._claim_now:
             return "burst: no job ready"
         return None
+
+    def _gave_up_in_outage(self) -> bool:
+        """Stopping, the grace is over, the database is still away and no task runs."""
+        stopping = self._stop is not None and self._grace_until is not None
+        over = stopping and self._outage.ongoing and not self._grace_left()
+        return over and not self._busy()
 
     def _stop_reason(self) -> str:
         return self._stop.reason if self._stop else f"{name_of(self._last_signal)} received"
@@ -492,8 +556,7 @@ class Worker:
             except DurqError as exc:
                 if self._closed.is_set():
                     return
-                log.warning("worker %s: waiting for new jobs failed: %s", self.worker_id, exc)
-                self._closed.wait(self.idle_wait)
+                self._closed.wait(self._outage.failed("waiting for new jobs", exc))
             if self._want_changes.is_set():
                 self._inbox.put(_WAKE)
 
@@ -510,11 +573,7 @@ class Worker:
 
     def _keep_registered(self) -> None:
         if time.monotonic() >= self._next_registration:
-            try:
-                self._register()
-            except DurqError as exc:
-                log.warning("worker %s: could not report to the registry: %s", self.worker_id, exc)
-                self._next_registration = time.monotonic() + self._registry_interval
+            self._register()
 
     def _deregister(self) -> None:
         try:
@@ -523,7 +582,10 @@ class Worker:
             log.warning("worker %s: could not leave the registry: %s", self.worker_id, exc)
 
     def _log(self, running: RunningJob, level: int, what: str) -> None:
-        job = running.job
+        self._log_job(running.job, level, what)
+
+    @staticmethod
+    def _log_job(job: Job, level: int, what: str) -> None:
         log.log(level, "job %s queue=%s attempt=%d %s", job.id, job.queue, job.attempts, what)
 
 

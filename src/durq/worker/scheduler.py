@@ -15,12 +15,9 @@ from datetime import UTC, datetime
 
 from durq.app.periodic import Periodic
 from durq.app.tasks import payload_of
-from durq.errors import DurqError
 from durq.queue import JobQueue
 
 log = logging.getLogger("durq.worker")
-
-_RETRY_AFTER = 1.0  # seconds before trying again after a database error
 
 
 class Scheduler:
@@ -39,18 +36,13 @@ class Scheduler:
     def tick(self) -> None:
         """Store the next slot of every periodic task whose last one has come."""
         now = datetime.now(UTC)
-        try:
-            for each in self.periodic:
-                handled = self._scheduled.get(each.task.name)
-                if handled is not None and handled > now:
-                    continue
-                slot = each.next_slot(now)
-                self._store(each, slot)
-                self._scheduled[each.task.name] = slot
-        except DurqError as exc:
-            log.warning("could not schedule periodic tasks: %s", exc)
-            self._next_tick = time.monotonic() + _RETRY_AFTER
-            return
+        for each in self.periodic:  # a BackendError propagates: the worker tries again
+            handled = self._scheduled.get(each.task.name)
+            if handled is not None and handled > now:
+                continue
+            slot = each.next_slot(now)
+            self._store(each, slot)
+            self._scheduled[each.task.name] = slot
         soonest = min(self._scheduled.values())
         self._next_tick = time.monotonic() + max(0.0, (soonest - now).total_seconds())
 

@@ -58,7 +58,7 @@ class Settler:
         return max(0.0, self._first_at + self.window - time.monotonic())
 
     def flush(
-        self, claim: int
+        self, claim: int, claim_id: str | None = None
     ) -> tuple[list[tuple[RunningJob, Finished, Job | DurqError]], list[Job]]:
         """Write the pending outcomes and claim up to ``claim`` jobs, in one transaction.
 
@@ -73,6 +73,7 @@ class Settler:
             queues=self.queues,
             lease=self.lease,
             claim=claim,
+            claim_id=claim_id,
         )
         self.pending = []
         return [(r, f, a) for (r, f), a in zip(batch, answers, strict=True)], claimed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 
@@ -63,10 +64,14 @@ class ThreadSlots:
                 self._idle += 1
             self._done(running, finished)
 
-    def stop(self) -> None:
-        """Let idle threads end (busy ones end after their task)."""
+    def stop(self) -> bool:
+        """Let idle threads end; whether one is still busy in a task (left behind)."""
         for _ in self._threads:
             self._work.put(None)
+        deadline = time.monotonic() + 1.0  # idle threads end at once; busy ones do not
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return any(thread.is_alive() for thread in self._threads)
 
 
 class EventLoop:
