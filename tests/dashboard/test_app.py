@@ -15,9 +15,10 @@ from durq.dashboard import InsecureBind, serve
 from durq.dashboard.app import create_app
 from durq.dashboard.binding import is_loopback
 
+from .forms import csrf_of, flash_after, post
 from .scenes import Scene, make_unprocessable
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-for-tests"
 
 
 @pytest.fixture
@@ -30,21 +31,6 @@ def client(queue: durq.JobQueue) -> Iterator[TestClient]:
 def guarded(queue: durq.JobQueue) -> Iterator[TestClient]:
     with TestClient(create_app(queue, token=TOKEN)) as c:
         yield c
-
-
-def csrf_of(client: TestClient) -> str:
-    """The CSRF token a page hands out (and the cookie it set), as a browser would see it."""
-    page = client.get("/")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    if match is None:  # pages without forms still set the cookie
-        return str(client.cookies["durq_csrf"])
-    assert match.group(1) == client.cookies["durq_csrf"]
-    return match.group(1)
-
-
-def post(client: TestClient, url: str, **fields: str) -> Any:
-    data = {"csrf_token": csrf_of(client), **fields}
-    return client.post(url, data=data, follow_redirects=False)
 
 
 class FormNesting(HTMLParser):
@@ -78,16 +64,6 @@ def without_ages(stats: dict[str, Any]) -> dict[str, Any]:
         for name, entry in stats["queues"].items()
     }
     return {**stats, "queues": queues}
-
-
-def flash_after(client: TestClient, response: Any) -> str:
-    """Follow an action's 303 and return the flash message shown on the page."""
-    assert response.status_code == 303, response.text
-    page = client.get(response.headers["location"])
-    assert page.status_code == 200
-    match = re.search(r'<p class="flash flash-(ok|error)" role="status">(.*?)</p>', page.text)
-    assert match is not None, page.text
-    return f"{match.group(1)}: {match.group(2)}"
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -616,8 +592,8 @@ def test_serve_refuses_a_public_address_without_a_token(
         ("127.0.0.1", None, None),
         ("localhost", None, None),
         ("::1", None, None),
-        ("0.0.0.0", "t0ken", None),
-        ("0.0.0.0", None, "from-env"),
+        ("0.0.0.0", "t0ken-of-16-chars", None),
+        ("0.0.0.0", None, "from-env-0123456789"),
     ],
 )
 def test_serve_runs_uvicorn_when_allowed(

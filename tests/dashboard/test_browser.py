@@ -154,6 +154,28 @@ def test_pause_a_queue(page: Any, server: Server, seeded: tuple[durq.JobQueue, S
     assert queue.stats()["queues"]["mail"]["paused"] is True
 
 
+@pytest.mark.parametrize("name", [".", ".."])
+def test_pause_and_resume_the_queues_dot_and_dot_dot(
+    page: Any, server: Server, seeded: tuple[durq.JobQueue, Scene], name: str
+) -> None:
+    # In a form's path, Chromium would rewrite /queues/./pause and /queues/../pause.
+    from playwright.sync_api import expect
+
+    queue, _ = seeded
+    queue.enqueue({"n": 1}, queue=name)
+    page.goto(server.base + "/")
+    row = page.locator(f'tr[data-queue="{name}"]')
+    row.locator('button:has-text("Pause")').click()
+    expect(page.locator(".flash")).to_have_text(f"Queue {name} paused.")
+    expect(row.locator(".badge-paused")).to_have_text("paused")
+    assert queue.stats()["queues"][name]["paused"] is True
+    row.locator('button:has-text("Resume")').click()
+    expect(page.locator(".flash")).to_have_text(f"Queue {name} resumed.")
+    expect(row.locator(".badge-active")).to_have_text("active")
+    assert queue.stats()["queues"][name]["paused"] is False
+    assert queue.stats()["queues"]["mail"]["paused"] is False  # no other queue touched
+
+
 def test_script_payload_renders_as_text(
     page: Any, server: Server, seeded: tuple[durq.JobQueue, Scene]
 ) -> None:
@@ -205,13 +227,13 @@ def test_jobs_page_refreshes_without_reloading(
 def test_login_with_a_token(page: Any, sqlite_url: str, seeded: Any) -> None:
     from playwright.sync_api import expect
 
-    with Server(sqlite_url, token="browser-token") as guarded:
+    with Server(sqlite_url, token="browser-token-0123456789") as guarded:
         page.goto(guarded.base + "/workers")
         page.wait_for_url("**/login?next=%2Fworkers")
         page.fill("#token", "wrong")
         page.click("button:has-text('Log in')")
         expect(page.locator(".flash")).to_have_text("Wrong token.")
-        page.fill("#token", "browser-token")
+        page.fill("#token", "browser-token-0123456789")
         page.click("button:has-text('Log in')")
         page.wait_for_url("**/workers")
         expect(page.locator("h1")).to_have_text("Workers")

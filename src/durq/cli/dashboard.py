@@ -43,7 +43,10 @@ _DASHBOARD_DEPENDENCIES = {
     envvar="DURQ_DASHBOARD_TOKEN",
     show_envvar=True,
     default=None,
-    help="Require this token (Authorization: Bearer, or the login page) for pages and the API.",
+    help=(
+        "Require this token (Authorization: Bearer, or the login page) for pages and the API: "
+        "at least 16 characters; surrounding whitespace is ignored."
+    ),
 )
 @pass_env
 def dashboard(env: Env, host: str, port: int, token: str | None) -> None:

@@ -8,7 +8,7 @@ import signal
 import threading
 from types import FrameType
 
-from durq.dashboard.binding import LOOPBACK_NAMES, check_bind, is_loopback
+from durq.dashboard.binding import LOOPBACK_NAMES, check_bind, checked_token, is_loopback
 from durq.errors import DurqError, InsecureBind
 
 __all__ = ["InsecureBind", "is_loopback", "serve"]
@@ -17,11 +17,12 @@ __all__ = ["InsecureBind", "is_loopback", "serve"]
 def serve(db_url: str, host: str = "127.0.0.1", port: int = 8000, token: str | None = None) -> None:
     """Serve the dashboard for the queue at ``db_url`` on ``host:port`` until interrupted.
 
-    ``token`` (else ``$DURQ_DASHBOARD_TOKEN``) protects every page and API call. Raises
-    ``InsecureBind`` when ``host`` is not a loopback address and there is no token, and
+    ``token`` (else ``$DURQ_DASHBOARD_TOKEN``) protects every page and API call; surrounding
+    whitespace is not part of it. Raises ``InsecureBind`` when the token is shorter than 16
+    characters, or when ``host`` is not a loopback address and there is no token, and
     ``DurqError`` when the dashboard's dependencies are missing or the queue cannot be opened.
     """
-    token = token or os.environ.get("DURQ_DASHBOARD_TOKEN") or None
+    token = checked_token(token or os.environ.get("DURQ_DASHBOARD_TOKEN") or None)
     check_bind(host, token)
     try:
         import uvicorn

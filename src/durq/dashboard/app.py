@@ -14,9 +14,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from durq.dashboard import api, pages
+from durq.dashboard.binding import checked_token
+from durq.dashboard.limits import shorten
 from durq.dashboard.metrics import exposition, registry_for
 from durq.dashboard.rendering import HERE, render
 from durq.dashboard.security import SecurityMiddleware
+from durq.dashboard.sessions import Sessions
 from durq.errors import BackendError, DurqError, InvalidJob, InvalidState, JobNotFound
 from durq.queue import JobQueue
 
@@ -25,6 +28,9 @@ CONTENT_TYPE_PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 # DurqError -> HTTP status; the first class that matches wins.
 STATUS = [(JobNotFound, 404), (InvalidState, 409), (InvalidJob, 400), (BackendError, 503)]
 TITLES = {400: "Bad request", 404: "Not found", 409: "Not allowed", 503: "Unavailable"}
+# The longest error message shown: the checks in params.py echo bad values in short, and this
+# keeps any other message that quotes a value (a backend's, say) from echoing it whole.
+MAX_MESSAGE = 300
 
 
 def _status_of(exc: Exception) -> int:
@@ -32,6 +38,7 @@ def _status_of(exc: Exception) -> int:
 
 
 def _error_response(request: Request, status: int, message: str) -> Response:
+    message = shorten(message, MAX_MESSAGE)
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": message}, status_code=status)
     context = {"title": TITLES.get(status, "Error"), "message": message}
@@ -67,6 +74,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def _routes() -> list[Route | Mount]:
     one = {"resubmit", "cancel", "delete"}
+    switch = {"pause", "resume"}
     return [
         Route("/", pages.overview),
         Route("/partials/overview", pages.overview_partial),
@@ -78,10 +86,10 @@ def _routes() -> list[Route | Mount]:
         Route("/jobs/{id:str}", pages.job_detail),
         Route("/jobs/{id:str}/{action:str}", _only(one, pages.job_action), methods=["POST"]),
         Route("/workers", pages.workers),
+        # The pages post the queue's name in a field; the name in the path stays for scripts.
+        Route("/queues/{action:str}", _only(switch, pages.queue_action), methods=["POST"]),
         Route(
-            "/queues/{name:str}/{action:str}",
-            _only({"pause", "resume"}, pages.queue_action),
-            methods=["POST"],
+            "/queues/{name:str}/{action:str}", _only(switch, pages.queue_action), methods=["POST"]
         ),
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),
@@ -101,10 +109,9 @@ def _routes() -> list[Route | Mount]:
         ),
         Route("/api/stats", api.stats),
         Route("/api/workers", api.workers),
+        Route("/api/queues/{action:str}", _only(switch, api.queue_action), methods=["POST"]),
         Route(
-            "/api/queues/{name:str}/{action:str}",
-            _only({"pause", "resume"}, api.queue_action),
-            methods=["POST"],
+            "/api/queues/{name:str}/{action:str}", _only(switch, api.queue_action), methods=["POST"]
         ),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
@@ -129,15 +136,23 @@ def create_app(
 ) -> Starlette:
     """The dashboard for ``queue``. With a ``token`` every page and API call needs it.
 
-    ``allowed_hosts``: answer only requests whose ``Host`` is one of these names (``serve``
-    sets the loopback names when it runs without a token, against DNS rebinding).
+    The token is stripped of surrounding whitespace; one shorter than 16 characters raises
+    ``InsecureBind``. ``allowed_hosts``: answer only requests whose ``Host`` is one of these
+    names (``serve`` sets the loopback names when it runs without a token, against DNS
+    rebinding).
     """
+    token = checked_token(token)
+    sessions = None if token is None else Sessions(token)
+    middleware = Middleware(
+        SecurityMiddleware, token=token, sessions=sessions, allowed_hosts=allowed_hosts
+    )
     app = Starlette(
         routes=_routes(),
-        middleware=[Middleware(SecurityMiddleware, token=token, allowed_hosts=allowed_hosts)],
+        middleware=[middleware],
         exception_handlers={DurqError: durq_error, HTTPException: http_error},
     )
     app.state.queue = queue
-    app.state.token = token or None
+    app.state.token = token
+    app.state.sessions = sessions
     app.state.registry = registry_for(queue)
     return app

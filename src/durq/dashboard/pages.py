@@ -12,20 +12,14 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from durq.dashboard import params
 from durq.dashboard.charts import throughput_svg
+from durq.dashboard.params import PAGE_SIZE
 from durq.dashboard.rendering import redirect_with_flash, render
-from durq.dashboard.security import (
-    SESSION_COOKIE,
-    checked_form,
-    form_value,
-    safe_next,
-    same_value,
-    session_value,
-)
+from durq.dashboard.security import SESSION_COOKIE, checked_form, form_value, safe_next, same_value
+from durq.dashboard.sessions import Sessions
 from durq.errors import InvalidJob, InvalidState
 from durq.queue import JobInsights, JobQueue
-
-PAGE_SIZE = 50
 
 
 def queue_of(request: Request) -> JobQueue:
@@ -71,25 +65,23 @@ async def overview_partial(request: Request) -> Response:
 # -- jobs ----------------------------------------------------------------------------------
 
 
-def parse_limit(value: str | None) -> int:
-    if value is None or value == "":
-        return PAGE_SIZE
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidJob(f"limit must be a whole number, not {value!r}") from None
+def job_filter(request: Request) -> dict[str, Any]:
+    """The jobs list's query parameters, each checked: ``list_jobs`` keyword arguments."""
+    query = request.query_params
+    return {
+        "state": params.state(query.get("state")),
+        "queue": params.queue_name(query.get("queue")),
+        "task": params.task(query.get("task")),
+        "limit": params.limit(query.get("limit")),
+        "before": params.before(query.get("before")),
+    }
 
 
 def _jobs_context(request: Request) -> dict[str, Any]:
-    params = request.query_params
-    state = params.get("state") or None
-    queue_name = params.get("queue") or None
-    task = params.get("task") or None
-    before = params.get("before") or None
-    limit = parse_limit(params.get("limit"))
-    jobs = queue_of(request).list_jobs(
-        state=state, queue=queue_name, limit=limit, before=before, task=task
-    )
+    chosen = job_filter(request)
+    state, queue_name, task = chosen["state"], chosen["queue"], chosen["task"]
+    limit, before = chosen["limit"], chosen["before"]
+    jobs = queue_of(request).list_jobs(**chosen)
     filters = {k: v for k, v in (("state", state), ("queue", queue_name), ("task", task)) if v}
     if limit != PAGE_SIZE:
         filters["limit"] = str(limit)
@@ -129,7 +121,8 @@ def _job_context(queue: JobQueue, job_id: str) -> dict[str, Any]:
 
 
 async def job_detail(request: Request) -> Response:
-    context = await run_in_threadpool(_job_context, queue_of(request), request.path_params["id"])
+    job_id = params.job_id(request.path_params["id"])
+    context = await run_in_threadpool(_job_context, queue_of(request), job_id)
     return render(request, "job.html", context)
 
 
@@ -151,7 +144,7 @@ async def job_action(request: Request) -> Response:
     form = await checked_form(request)
     if form is None:
         return csrf_refused(request)
-    job_id: str = request.path_params["id"]
+    job_id = params.job_id(request.path_params["id"])
     action: str = request.path_params["action"]
     default = "/jobs" if action == "delete" else f"/jobs/{job_id}"
     back = safe_next(form.get("next"), default)
@@ -164,10 +157,10 @@ async def job_action(request: Request) -> Response:
 
 
 def _bulk_filter(form: FormData) -> tuple[str, str | None]:
-    state = form_value(form, "state")
+    state = params.state(form_value(form, "state"))
     if state is None:
         raise InvalidJob("choose a state for a bulk action")
-    return state, form_value(form, "queue")
+    return state, params.queue_name(form_value(form, "queue"))
 
 
 async def bulk_action(request: Request) -> Response:
@@ -190,12 +183,21 @@ async def bulk_action(request: Request) -> Response:
     return redirect_with_flash(request, back, "ok", text)
 
 
+def _queue_named(name: str | None) -> str:
+    checked = params.queue_name(name)
+    if checked is None:
+        raise InvalidJob("name the queue: a name field (or /queues/NAME/ACTION)")
+    return checked
+
+
 async def queue_action(request: Request) -> Response:
-    """POST /queues/{name}/pause|resume."""
+    """POST /queues/pause|resume with the queue's name in the ``name`` field (the pages'
+    forms: a name in the path would not survive ``.`` and ``..``), or POST
+    /queues/{name}/pause|resume."""
     form = await checked_form(request)
     if form is None:
         return csrf_refused(request)
-    name: str = request.path_params["name"]
+    name = _queue_named(request.path_params.get("name") or form_value(form, "name"))
     action: str = request.path_params["action"]
     back = safe_next(form.get("next"), "/")
     queue = queue_of(request)
@@ -215,6 +217,7 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """POST /login: the right token (surrounding whitespace ignored) starts a session."""
     token: str | None = request.app.state.token
     if token is None:
         return RedirectResponse("/", status_code=303)
@@ -222,13 +225,16 @@ async def login(request: Request) -> Response:
     if form is None:
         return csrf_refused(request)
     back = safe_next(form.get("next"), "/")
-    if not same_value(form_value(form, "token"), token):
+    given = (form_value(form, "token") or "").strip()
+    if not same_value(given, token):
         context = {"next": back, "error": "Wrong token."}
         return render(request, "login.html", context, status_code=401)
+    sessions: Sessions = request.app.state.sessions
     response = RedirectResponse(back, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        session_value(token),
+        sessions.issue(),
+        max_age=sessions.lifetime,
         path="/",
         httponly=True,
         samesite="strict",
@@ -238,8 +244,12 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """POST /logout: ends the session here, not only in this browser."""
     if await checked_form(request) is None:
         return csrf_refused(request)
+    sessions: Sessions | None = request.app.state.sessions
+    if sessions is not None:
+        sessions.end(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
