@@ -47,7 +47,7 @@ run: $(STAMP)
 	@mkdir -p $(RUN_DIRS)
 	@echo "durq: starting the producer, the consumers and the dashboard under Supervisor ($(SUPERVISOR_CONF))"
 	@echo "  dashboard: http://127.0.0.1:8000"
-	@echo "  database:  $(CURDIR)/var/durq.db   (demo ledger: $(CURDIR)/var/ledger.db)"
+	@echo "  database:  $(CURDIR)/var/durq.db   (the demo ledger is in it too)"
 	@echo "  logs:      $(CURDIR)/var/log/*.log (supervisord: $(CURDIR)/var/supervisord.log)"
 	@echo "  watch:     DURQ_URL=sqlite:///$(CURDIR)/var/durq.db $(BIN)/durq stats --watch"
 	@echo "  stop:      Ctrl-C"

@@ -10,15 +10,17 @@ import itertools
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+import app_db
 import chaos_app
 import durq
-from durq import JobState, Outcome
+from durq import JobState, Outcome, demo
 from worker_support import Workers, finish
 
 pytestmark = pytest.mark.slow
@@ -95,3 +97,51 @@ def test_kill_dash_nine_chaos_loses_nothing_and_never_overlaps(
         spans.sort()
         for (_, end), (start, _) in itertools.pairwise(spans):
             assert end <= start, f"job {job_id} ran twice at once: {spans}"
+
+
+def test_kill_dash_nine_chaos_over_the_demo_ledger_applies_each_transfer_once(
+    queue_url: str, queue: durq.JobQueue, workers: Workers
+) -> None:
+    """The demo writes each transfer and completes its job in one transaction: workers killed
+    at any point, before, inside or after it, leave every transfer applied exactly once."""
+    rng = random.Random(2911)
+    transfers = [demo.transfer_payload(rng) for _ in range(300)]
+    jobs = queue.enqueue_many(transfers, max_attempts=50)
+    workers.env.update(DURQ_DEMO_WORK="0.2", DURQ_DEMO_FAIL_RATE="0.1")
+    args = ("--handler", "durq.demo:apply_transfer", "--concurrency", "2", "--lease", "1")
+
+    live = [workers.start(*args) for _ in range(3)]
+    kills = 0
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.3, 1.0))
+        victim = rng.randrange(len(live))
+        live[victim].send_signal(signal.SIGKILL)
+        kills += 1
+        finish(live[victim])
+        live[victim] = workers.start(*args)
+
+    give_up = time.monotonic() + 180
+    while {queue.get(j.id).state for j in jobs} != {JobState.SUCCEEDED}:
+        assert time.monotonic() < give_up, "the transfers never all succeeded"
+        time.sleep(0.2)
+    for proc in live:
+        proc.send_signal(signal.SIGTERM)
+        # 0, or a replacement still starting when SIGTERM came
+        assert finish(proc)[0] in (0, -signal.SIGTERM)
+    assert kills >= 6
+
+    lost = [a for j in jobs for a in queue.attempts(j.id) if a.outcome is Outcome.LOST]
+    assert lost, "no worker died holding a transfer: the test did not test anything"
+    verify = subprocess.run(
+        [sys.executable, "-m", "durq", "--db", queue_url, "demo", "verify"],
+        env=workers.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    entries = app_db.sql(queue_url, "SELECT job_id, account, amount FROM demo_entries")
+    assert sorted(entries) == sorted(
+        (j.id, t["account"], t["amount"]) for j, t in zip(jobs, transfers, strict=True)
+    )

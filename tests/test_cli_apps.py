@@ -187,13 +187,13 @@ def test_dashboard_stops_cleanly_on_a_signal(
 
 
 def test_demo_verify_end_to_end(queue_url: str, queue: durq.JobQueue, tmp_path: Path) -> None:
-    ledger = tmp_path / "ledger.db"
-    env = {"DURQ_DEMO_DB": str(ledger), "DURQ_DEMO_FAIL_RATE": "0", "DURQ_DEMO_WORK": "0"}
+    env = {"DURQ_DEMO_FAIL_RATE": "0", "DURQ_DEMO_WORK": "0"}
+    db = tmp_path / "durq.db"
 
     missing = invoke(queue_url, "demo", "verify", env=env)
     assert missing.exit_code == 1
     assert "no ledger" in missing.stdout
-    assert one_error_line(missing) == f"error: the ledger {ledger} has 1 discrepancy"
+    assert one_error_line(missing) == f"error: the ledger in {db} has 1 discrepancy"
 
     assert invoke(queue_url, "produce", "--count", "4", "--interval", "0", env=env).exit_code == 0
     worked = invoke(
@@ -203,10 +203,10 @@ def test_demo_verify_end_to_end(queue_url: str, queue: durq.JobQueue, tmp_path: 
     assert {j.state for j in queue.list_jobs()} == {"succeeded"}
 
     ok = invoke(queue_url, "demo", "verify", env=env)
-    assert (ok.exit_code, ok.stdout.strip()) == (0, f"ledger OK: {ledger}")
+    assert (ok.exit_code, ok.stdout.strip()) == (0, f"ledger OK: {db}")
 
-    with sqlite3.connect(ledger) as conn:  # break the invariant behind the demo's back
-        conn.execute("UPDATE balances SET balance = balance + 1")
+    with sqlite3.connect(db) as conn:  # break the invariant behind the demo's back
+        conn.execute("UPDATE demo_balances SET balance = balance + 1")
     conn.close()
     broken = invoke(queue_url, "demo", "verify", env=env)
     assert broken.exit_code == 1

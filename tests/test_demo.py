@@ -1,69 +1,106 @@
-"""The demo ledger: transfers applied exactly once per job, and ``verify`` catching damage."""
+"""The demo ledger: each transfer written in the transaction that completes its job, and
+``verify`` catching damage. On both backends."""
 
 from __future__ import annotations
 
 import random
-import sqlite3
+import signal
 import subprocess
 import sys
-from contextlib import closing
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+import app_db
 import durq
 from durq import demo
+from durq.worker.context import running
+from worker_support import Workers, finish, wait_for
 
 
-@pytest.fixture
-def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "ledger.db"
-    monkeypatch.setenv("DURQ_DEMO_DB", str(path))
+@pytest.fixture(autouse=True)
+def calm_demo(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DURQ_DEMO_FAIL_RATE", "0")
     monkeypatch.setenv("DURQ_DEMO_WORK", "0")
-    return path
 
 
-def claimed(queue: durq.JobQueue, payload: object) -> durq.Job:
+def claimed(queue: durq.JobQueue, payload: object, lease: float = 60.0) -> durq.Job:
     queue.enqueue(payload)
-    job = queue.claim("w1")
+    job = queue.claim("w1", lease=lease)
     assert job is not None
     return job
 
 
-def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(sql).fetchall()
+def apply(queue: durq.JobQueue, job: durq.Job) -> None:
+    """Run the demo task on ``job`` as a worker would: with ``job`` current."""
+    try:
+        with running(job, threading.Event(), queue):
+            demo.apply_transfer(job)
+    finally:
+        demo.close_ledgers()  # before the test's database is dropped
 
 
-def test_a_transfer_applied_twice_counts_once(queue: durq.JobQueue, ledger: Path) -> None:
-    job = claimed(queue, {"account": "alice", "amount": 120})
-    other = claimed(queue, {"account": "alice", "amount": -20})
-
-    assert demo.apply_transfer(job) == {"applied": True, "account": "alice", "balance": 120}
-    assert demo.apply_transfer(job) == {"applied": False}
-    assert demo.apply_transfer(other) == {"applied": True, "account": "alice", "balance": 100}
-
-    assert rows(ledger, "SELECT account, balance FROM balances") == [("alice", 100)]
-    assert rows(ledger, "SELECT job_id, amount FROM entries ORDER BY seq") == [
-        (job.id, 120),
-        (other.id, -20),
-    ]
-    assert demo.verify(ledger) == []
+def entries(url: str) -> list[tuple[object, ...]]:
+    return app_db.sql(url, "SELECT job_id, account, amount FROM demo_entries ORDER BY job_id")
 
 
-def test_a_failure_after_applying_leaves_the_retry_nothing_to_do(
-    queue: durq.JobQueue, ledger: Path, monkeypatch: pytest.MonkeyPatch
+def balances(url: str) -> list[tuple[object, ...]]:
+    return app_db.sql(url, "SELECT account, balance FROM demo_balances ORDER BY account")
+
+
+def test_a_transfer_and_its_job_commit_together(queue_url: str, queue: durq.JobQueue) -> None:
+    first = claimed(queue, {"account": "alice", "amount": 120})
+    second = claimed(queue, {"account": "alice", "amount": -20})
+
+    apply(queue, first)
+    apply(queue, second)
+
+    done = queue.get(first.id)
+    assert (done.state, done.result) == ("succeeded", {"account": "alice", "balance": 120})
+    assert queue.get(second.id).result == {"account": "alice", "balance": 100}
+    assert [a.outcome for a in queue.attempts(first.id)] == ["succeeded"]
+    assert balances(queue_url) == [("alice", 100)]
+    assert sorted(entries(queue_url)) == sorted(
+        [(first.id, "alice", 120), (second.id, "alice", -20)]
+    )
+    assert demo.verify(queue_url) == []
+
+
+def test_a_failure_before_the_commit_leaves_neither_and_the_retry_applies_it_once(
+    queue_url: str, queue: durq.JobQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = claimed(queue, {"account": "bob", "amount": 5})
     monkeypatch.setenv("DURQ_DEMO_FAIL_RATE", "1")
-    with pytest.raises(RuntimeError, match="simulated failure after applying"):
-        demo.apply_transfer(job)
-    monkeypatch.setenv("DURQ_DEMO_FAIL_RATE", "0")
+    with pytest.raises(RuntimeError, match="simulated failure before the commit"):
+        apply(queue, job)
+    assert queue.get(job.id).state == "running"  # the worker would now fail the attempt
+    assert entries(queue_url) == [] and balances(queue_url) == []
 
-    assert demo.apply_transfer(job) == {"applied": False}
-    assert rows(ledger, "SELECT account, balance FROM balances") == [("bob", 5)]
-    assert demo.verify(ledger) == []
+    monkeypatch.setenv("DURQ_DEMO_FAIL_RATE", "0")
+    apply(queue, job)
+    assert queue.get(job.id).state == "succeeded"
+    assert entries(queue_url) == [(job.id, "bob", 5)]
+    assert demo.verify(queue_url) == []
+
+
+def test_a_stolen_lease_raises_lease_lost_and_the_transfer_is_rolled_back(
+    queue_url: str, queue: durq.JobQueue
+) -> None:
+    stale = claimed(queue, {"account": "carol", "amount": 9}, lease=0.2)
+    time.sleep(0.4)
+    rescued = queue.claim("w2")  # the lease ran out: another worker takes the job
+    assert rescued is not None and rescued.id == stale.id
+
+    with pytest.raises(durq.LeaseLost):
+        apply(queue, stale)
+    assert entries(queue_url) == [] and balances(queue_url) == []
+    assert queue.get(stale.id).state == "running"
+
+    apply(queue, rescued)
+    assert entries(queue_url) == [(stale.id, "carol", 9)]
+    assert demo.verify(queue_url) == []
 
 
 @pytest.mark.parametrize(
@@ -80,69 +117,53 @@ def test_a_failure_after_applying_leaves_the_retry_nothing_to_do(
     ],
 )
 def test_a_payload_that_is_not_a_transfer_is_unprocessable_and_changes_nothing(
-    queue: durq.JobQueue, ledger: Path, payload: object
+    queue_url: str, queue: durq.JobQueue, payload: object
 ) -> None:
-    demo.apply_transfer(claimed(queue, {"account": "carol", "amount": 9}))
-    before = rows(ledger, "SELECT * FROM entries"), rows(ledger, "SELECT * FROM balances")
+    apply(queue, claimed(queue, {"account": "carol", "amount": 9}))
+    before = entries(queue_url), balances(queue_url)
 
+    job = claimed(queue, payload)
     with pytest.raises(durq.Unprocessable):
-        demo.apply_transfer(claimed(queue, payload))
+        apply(queue, job)
 
-    assert (rows(ledger, "SELECT * FROM entries"), rows(ledger, "SELECT * FROM balances")) == before
+    assert (entries(queue_url), balances(queue_url)) == before
+    assert queue.get(job.id).state == "running"
 
 
-def test_verify_catches_a_tampered_ledger(queue: durq.JobQueue, ledger: Path) -> None:
+def test_verify_catches_a_damaged_ledger(queue_url: str, queue: durq.JobQueue) -> None:
     job = claimed(queue, {"account": "alice", "amount": 50})
-    demo.apply_transfer(job)
-    demo.apply_transfer(claimed(queue, {"account": "bob", "amount": 7}))
-    assert demo.verify(ledger) == []
+    apply(queue, job)
+    apply(queue, claimed(queue, {"account": "bob", "amount": 7}))
+    unrun = queue.enqueue({"account": "erin", "amount": 1})
+    assert demo.verify(queue_url) == []
 
-    with closing(sqlite3.connect(ledger)) as conn, conn:
-        conn.execute("UPDATE balances SET balance = balance + 1 WHERE account = 'bob'")
-        conn.execute(
-            "INSERT INTO entries (job_id, account, amount) VALUES (?, 'alice', 50)", (job.id,)
-        )
-        conn.execute("INSERT INTO applied VALUES ('ghost', 0)")
+    app_db.sql(queue_url, "UPDATE demo_balances SET balance = balance + 1 WHERE account = 'bob'")
+    app_db.sql(queue_url, "INSERT INTO demo_entries VALUES (?, 'alice', 50)", (job.id,))
+    app_db.sql(queue_url, "INSERT INTO demo_entries VALUES (?, 'erin', 1)", (unrun.id,))
 
-    assert demo.verify(ledger) == [
-        f"job {job.id} was applied 2 times",
-        "job ghost is recorded as applied but has no entry",
-        "account alice: balance 50 but its applied transfers sum to 100",
-        "account bob: balance 8 but its applied transfers sum to 7",
+    assert demo.verify(queue_url) == [
+        f"job {job.id} succeeded with 2 ledger entries, not one",
+        f"job {unrun.id} has a ledger entry but did not succeed",
+        "account alice: balance 50 but its transfers sum to 100",
+        "account bob: balance 8 but its transfers sum to 7",
+        "account erin: no balance but its transfers sum to 1",
     ]
 
 
-def test_verify_reports_a_missing_or_foreign_ledger_without_creating_one(tmp_path: Path) -> None:
+def test_verify_reports_a_missing_ledger_and_an_unreadable_file(
+    queue_url: str, queue: durq.JobQueue, tmp_path: Path
+) -> None:
+    assert demo.verify(queue_url) == [
+        "no ledger yet: no transfer has been applied (is a worker running?)"
+    ]
     missing = tmp_path / "nothing.db"
-    assert demo.verify(missing) == [
-        f"no ledger at {missing} (has a worker applied any transfer yet?)"
-    ]
+    [problem] = demo.verify(f"sqlite:///{missing}")
+    assert problem.startswith(f"cannot read the ledger in sqlite:///{missing}: ")
     assert not missing.exists()
-
-    foreign = tmp_path / "other.db"
-    with closing(sqlite3.connect(foreign)) as conn:
-        conn.execute("CREATE TABLE t (x)")
-    assert demo.verify(foreign) == ["not a demo ledger: no table applied, balances, entries"]
-
     garbage = tmp_path / "garbage.db"
     garbage.write_text("not a database at all, just text " * 100)
-    [problem] = demo.verify(garbage)
-    assert problem.startswith(f"cannot read the ledger {garbage}: ")
-
-
-def test_the_ledger_lives_beside_the_queue_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("DURQ_DEMO_DB", raising=False)
-    monkeypatch.delenv("DURQ_URL", raising=False)
-    assert demo.ledger_path("sqlite:///var/durq.db") == Path("var/ledger.db")
-    assert demo.ledger_path(f"sqlite:///{tmp_path}/q.db") == tmp_path / "ledger.db"
-    assert demo.ledger_path("postgresql://db.example/durq") == Path("ledger.db")
-    assert demo.ledger_path() == Path("ledger.db")  # beside the default sqlite:///durq.db
-    monkeypatch.setenv("DURQ_URL", "sqlite:///data/jobs.db")
-    assert demo.ledger_path() == Path("data/ledger.db")
-    monkeypatch.setenv("DURQ_DEMO_DB", str(tmp_path / "mine.db"))
-    assert demo.ledger_path("sqlite:///var/durq.db") == tmp_path / "mine.db"
+    [problem] = demo.verify(f"sqlite:///{garbage}")
+    assert problem.startswith(f"cannot read the ledger in sqlite:///{garbage}: ")
 
 
 def test_transfer_payloads_are_transfers() -> None:
@@ -156,36 +177,27 @@ def test_transfer_payloads_are_transfers() -> None:
 
 @pytest.mark.slow
 def test_workers_apply_the_demo_transfers_and_the_ledger_verifies(
-    queue_url: str, python_env: dict[str, str], tmp_path: Path
+    queue_url: str, queue: durq.JobQueue, workers: Workers
 ) -> None:
-    # The default ledger: beside an SQLite queue's file (tmp_path/durq.db), else (PostgreSQL)
-    # in the working directory, which is tmp_path for every process here.
-    env = dict(python_env, DURQ_DEMO_FAIL_RATE="0", DURQ_DEMO_WORK="0")
-    env.pop("DURQ_DEMO_DB", None)
     rng = random.Random(1)
-    with durq.connect(queue_url) as queue:
-        jobs = queue.enqueue_many([demo.transfer_payload(rng) for _ in range(20)])
-    durq_cmd = [sys.executable, "-m", "durq", "--db", queue_url]
-    worker = [*durq_cmd, "worker", "--handler", "durq.demo:apply_transfer", "--burst"]
-    two = [
-        subprocess.Popen(worker, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-        for _ in range(2)
-    ]
-    for proc in two:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+    fast_retry = durq.RetryPolicy(base=0.05, cap=0.2)
+    jobs = queue.enqueue_many([demo.transfer_payload(rng) for _ in range(40)], retry=fast_retry)
+    workers.env.update(DURQ_DEMO_FAIL_RATE="0.2", DURQ_DEMO_WORK="0")
+    two = [workers.start("--handler", "durq.demo:apply_transfer") for _ in range(2)]
 
-    with durq.connect(queue_url) as queue:
-        assert {queue.get(j.id).state for j in jobs} == {"succeeded"}
+    wait_for(lambda: all(queue.get(j.id).state == "succeeded" for j in jobs), "every transfer", 60)
+    for proc in two:
+        proc.send_signal(signal.SIGTERM)
+        code, log = finish(proc)
+        assert code == 0, log
+    assert sum(queue.get(j.id).attempts > 1 for j in jobs) > 0  # failures were retried
     verify = subprocess.run(
-        [*durq_cmd, "demo", "verify"],
-        env=env,
+        [sys.executable, "-m", "durq", "--db", queue_url, "demo", "verify"],
+        env=workers.env,
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=tmp_path,
     )
-    assert verify.returncode == 0, verify.stderr
-    ledger = tmp_path / "ledger.db"  # where the workers chose to put it
-    assert demo.verify(ledger) == []
-    assert len(rows(ledger, "SELECT * FROM entries")) == 20
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.stdout.startswith("ledger OK: ")
+    assert len(entries(queue_url)) == 40

@@ -117,7 +117,7 @@ class System:
         return found
 
     def durq(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = dict(self.env, DURQ_URL=self.url, DURQ_DEMO_DB=str(self.var / "ledger.db"))
+        env = dict(self.env, DURQ_URL=self.url)
         return subprocess.run(
             [sys.executable, "-m", "durq", *args],
             env=env,

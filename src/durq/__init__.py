@@ -24,7 +24,7 @@ from durq.errors import (
 from durq.job import Attempt, Finished, Job, JobState, Outcome, WorkerInfo
 from durq.queue import JobQueue, QueueSettings
 from durq.retry import RetryPolicy
-from durq.worker.context import cancel_requested, current_job
+from durq.worker.context import cancel_requested, complete_in, complete_in_async, current_job
 
 __all__ = [
     "App",
@@ -50,6 +50,8 @@ __all__ = [
     "WorkerError",
     "WorkerInfo",
     "cancel_requested",
+    "complete_in",
+    "complete_in_async",
     "connect",
     "current_job",
 ]

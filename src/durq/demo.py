@@ -1,14 +1,17 @@
-"""The demo workload: money transfers applied exactly once to a ledger, under at-least-once jobs.
+"""The demo workload: money transfers applied exactly once, in the queue's own database.
 
 The producer submits ``{"account": "alice", "amount": -120}``; workers run
-``durq.demo:apply_transfer`` on each. The ledger is a separate SQLite database, standing for
-the application's own data (so plain ``sqlite3`` here, not the queue's API). A job may run
-more than once (its worker died after applying, a retry after a failure), so the handler
-makes its effect exactly-once by keying it on ``job.id``: one transaction records the id as
-applied *and* moves the money, and a job whose id is already recorded changes nothing.
+``durq.demo:apply_transfer`` on each. The ledger (``demo_entries``, ``demo_balances``)
+stands for the application's own data and lives in the queue's database, so one transaction
+of the application's own connection writes the transfer *and* completes its job
+(``durq.complete_in``): both happen, or neither. A job whose lease was taken away gets
+``LeaseLost`` before anything is written and rolls back; a worker killed before the commit
+leaves neither, and the job runs again. So a transfer is applied once per succeeded job:
+exactly-once effects, not just at-least-once runs.
 
-``verify`` checks the invariant the whole system must keep: every balance equals the sum of
-its account's journal entries, and no job has more than one entry.
+``verify`` checks that invariant from the database: every succeeded transfer job has exactly
+one ledger entry, no entry lacks a succeeded job, and every balance is the sum of its
+account's entries.
 """
 
 from __future__ import annotations
@@ -16,53 +19,31 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
+import threading
 import time
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 from durq.backends import DEFAULT_URL
-from durq.errors import Unprocessable
+from durq.errors import DurqError, Unprocessable
 from durq.job import Job
-from durq.worker import current_queue
+from durq.worker import complete_in, current_queue
 
 ACCOUNTS = ("alice", "bob", "carol", "dave", "erin", "frank")
-LEDGER_NAME = "ledger.db"
-DEFAULT_FAIL_RATE = 0.02  # share of attempts that fail on purpose, after applying
+DEFAULT_FAIL_RATE = 0.02  # share of attempts that fail on purpose, before committing
 DEFAULT_WORK = 0.05  # seconds of pretend work per transfer, at most
 
 _SCHEMA = (
-    # The idempotency record: a job id here has been applied, whatever ran it how often.
-    "CREATE TABLE IF NOT EXISTS applied (job_id TEXT PRIMARY KEY, applied_at REAL NOT NULL)",
-    # The journal: one row per applied transfer. Not unique by job on purpose, so that a
-    # handler that forgot the idempotency record would show up in verify().
-    "CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, "
-    "account TEXT NOT NULL, amount INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)",
+    # Not unique by job on purpose: a transfer applied twice would show up in verify().
+    "CREATE TABLE IF NOT EXISTS demo_entries (job_id TEXT NOT NULL, account TEXT NOT NULL, "
+    "amount BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS demo_balances (account TEXT PRIMARY KEY, balance BIGINT NOT NULL)",
 )
-
-
-def ledger_path(queue_url: str | None = None) -> Path:
-    """Where the ledger lives: ``$DURQ_DEMO_DB``, else ``ledger.db`` beside the queue's file.
-
-    Without ``queue_url`` it is the queue of the worker running in this process, else
-    ``$DURQ_URL`` (or durq's default). A queue that is not a file (PostgreSQL) puts the
-    ledger in the current directory.
-    """
-    override = os.environ.get("DURQ_DEMO_DB")
-    if override:
-        return Path(override)
-    if queue_url is None:
-        # An SQLite queue knows its file; a worker's handler gets no URL, only the queue.
-        queue_file = getattr(current_queue(), "path", None)
-        if isinstance(queue_file, Path):
-            return queue_file.with_name(LEDGER_NAME)
-        queue_url = os.environ.get("DURQ_URL") or DEFAULT_URL
-    if queue_url.lower().startswith("sqlite:"):
-        from durq.backends.sqlite import parse_url
-
-        return parse_url(queue_url)[0].with_name(LEDGER_NAME)
-    return Path(LEDGER_NAME)
+_ENTRY = "INSERT INTO demo_entries (job_id, account, amount) VALUES ({0}, {0}, {0})"
+_BALANCE = (
+    "INSERT INTO demo_balances (account, balance) VALUES ({0}, {0}) ON CONFLICT (account) "
+    "DO UPDATE SET balance = demo_balances.balance + excluded.balance RETURNING balance"
+)
 
 
 def transfer_payload(rng: random.Random) -> dict[str, Any]:
@@ -92,103 +73,177 @@ def _env_float(name: str, default: float) -> float:
         raise RuntimeError(f"${name} must be a number, not {raw!r}") from None
 
 
-def _open_ledger(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    return conn
+class Ledger:
+    """The application's own connection to the queue's database, one per thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sqlite = url.lower().startswith("sqlite:")
+        self.mark = "?" if self.sqlite else "%s"
+        self._local = threading.local()
+        self._opened: list[Any] = []  # every thread's, for close()
+        self._lock = threading.Lock()
+
+    def connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(conn, "closed", False):
+            conn = None  # psycopg's, lost with its server: the next transfer opens another
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+            with self.transaction(conn):
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+        return conn
+
+    def _connect(self, read_only: bool = False) -> Any:
+        if self.sqlite:
+            from durq.backends.sqlite_connection import parse_url
+
+            path = parse_url(self.url)[0]
+            if read_only:  # verify() must not create a file where there is none
+                uri = f"{path.resolve().as_uri()}?mode=ro"
+                return sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            # BEGIN IMMEDIATE below takes the write lock up front, as durq's own writes do.
+            # Used by one thread, but closed by close() from any.
+            return sqlite3.connect(
+                path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def close(self) -> None:
+        """Close every thread's connection (the next transfer opens another)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self._local = threading.local()
+
+    def transaction(self, conn: Any) -> Any:
+        return _SQLiteTransaction(conn) if self.sqlite else conn.transaction()
+
+    def apply(self, job: Job, account: str, amount: int, fail: bool) -> int:
+        """Write the transfer and complete its job, in one transaction; the new balance."""
+        conn = self.connection()
+        with self.transaction(conn):
+            conn.execute(_ENTRY.format(self.mark), (job.id, account, amount))
+            (balance,) = conn.execute(_BALANCE.format(self.mark), (account, amount)).fetchone()
+            if fail:
+                raise RuntimeError("simulated failure before the commit (DURQ_DEMO_FAIL_RATE)")
+            complete_in(conn, {"account": account, "balance": balance})
+        return int(balance)
 
 
-def apply_transfer(job: Job) -> dict[str, Any]:
-    """The demo handler: apply ``job.payload``'s transfer to the ledger, at most once per job.
+class _SQLiteTransaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
-    Returns ``{"applied": True, "account": …, "balance": …}``, or ``{"applied": False}`` when
-    this job was applied before. A payload that is not a transfer is ``Unprocessable``. To make
-    the demo lively it pretends to work for up to ``$DURQ_DEMO_WORK`` seconds (default 0.05)
-    and fails a ``$DURQ_DEMO_FAIL_RATE`` share of attempts (default 0.02) *after* applying,
-    as a worker that crashed before reporting would; the retry then changes nothing.
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+_ledgers: dict[str, Ledger] = {}
+
+
+def ledger(url: str | None = None) -> Ledger:
+    """The ledger of the queue at ``url`` (default: the worker's queue, else $DURQ_URL)."""
+    if url is None:
+        queue = current_queue()
+        url = queue.url if queue is not None else os.environ.get("DURQ_URL") or DEFAULT_URL
+    if url not in _ledgers:
+        _ledgers[url] = Ledger(url)
+    return _ledgers[url]
+
+
+def close_ledgers() -> None:
+    """Close the connections the ledgers of this process opened."""
+    while _ledgers:
+        _ledgers.popitem()[1].close()
+
+
+def apply_transfer(job: Job) -> None:
+    """The demo handler: apply ``job.payload``'s transfer and complete the job, atomically.
+
+    A payload that is not a transfer is ``Unprocessable``. To make the demo lively it
+    pretends to work for up to ``$DURQ_DEMO_WORK`` seconds (default 0.05) and fails a
+    ``$DURQ_DEMO_FAIL_RATE`` share of attempts (default 0.02) just before committing, so the
+    transfer is rolled back with it and the retry applies it once.
     """
     account, amount = _transfer(job.payload)
     work = _env_float("DURQ_DEMO_WORK", DEFAULT_WORK)
     if work > 0:
         time.sleep(random.uniform(min(0.01, work), work))
-    balance: int | None = None
-    with closing(_open_ledger(ledger_path())) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            fresh = conn.execute(
-                "INSERT OR IGNORE INTO applied (job_id, applied_at) VALUES (?, ?)",
-                (job.id, time.time()),
-            ).rowcount
-            if fresh:
-                conn.execute(
-                    "INSERT INTO entries (job_id, account, amount) VALUES (?, ?, ?)",
-                    (job.id, account, amount),
-                )
-                conn.execute(
-                    "INSERT INTO balances (account, balance) VALUES (?, ?) "
-                    "ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance",
-                    (account, amount),
-                )
-                (balance,) = conn.execute(
-                    "SELECT balance FROM balances WHERE account = ?", (account,)
-                ).fetchone()
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    if random.random() < _env_float("DURQ_DEMO_FAIL_RATE", DEFAULT_FAIL_RATE):
-        raise RuntimeError("simulated failure after applying the transfer (DURQ_DEMO_FAIL_RATE)")
-    if not fresh:
-        return {"applied": False}
-    return {"applied": True, "account": account, "balance": balance}
+    fail = random.random() < _env_float("DURQ_DEMO_FAIL_RATE", DEFAULT_FAIL_RATE)
+    # A LeaseLost from complete_in rolls the transfer back with it: the job is another
+    # attempt's now, and that attempt applies it.
+    ledger().apply(job, account, amount, fail)
 
 
-def verify(ledger_path: str | Path) -> list[str]:
-    """The ledger's discrepancies, one line each; ``[]`` means it is consistent.
+def verify(url: str) -> list[str]:
+    """The ledger's discrepancies, one line each; ``[]`` means it holds.
 
-    Checks that no job has more than one journal entry, that the applied jobs and the
-    journal agree, and that every balance equals the sum of its account's entries. Opens the
-    ledger read-only: a missing file is reported, not created.
+    Every succeeded transfer job has exactly one entry, every entry belongs to a succeeded
+    job, and every balance equals the sum of its account's entries. Read in one snapshot.
     """
-    path = Path(ledger_path)
-    if not path.is_file():
-        return [f"no ledger at {path} (has a worker applied any transfer yet?)"]
+    book = Ledger(url)
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            return _discrepancies(conn)
+        conn = book._connect(read_only=True)
     except sqlite3.Error as exc:
-        return [f"cannot read the ledger {path}: {exc}"]
+        return [f"cannot read the ledger in {url}: {exc}"]
+    with closing(conn):
+        try:
+            return _discrepancies(book, conn)
+        except (sqlite3.Error, DurqError) as exc:
+            return [f"cannot read the ledger in {url}: {exc}"]
+        except Exception as exc:  # psycopg's errors, without importing it here
+            return [f"cannot read the ledger in {url}: {' '.join(str(exc).split())}"]
 
 
-def _discrepancies(conn: sqlite3.Connection) -> list[str]:
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    missing = {"applied", "entries", "balances"} - tables
-    if missing:
-        return [f"not a demo ledger: no table {', '.join(sorted(missing))}"]
+def _discrepancies(book: Ledger, conn: Any) -> list[str]:
+    tables = {"demo_entries", "demo_balances"}
+    if book.sqlite:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        conn.execute("BEGIN")  # one snapshot for every check, while workers go on writing
+    else:
+        names = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            )
+        }
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    if not tables <= names:
+        return ["no ledger yet: no transfer has been applied (is a worker running?)"]
     found = []
-    conn.execute("BEGIN")  # one snapshot for every check, while workers go on writing
+    transfers = (
+        "SELECT id FROM durq_jobs WHERE state = 'succeeded' AND task IS NULL "
+        "AND payload IS NOT NULL"
+    )
     for job_id, n in conn.execute(
-        "SELECT job_id, count(*) FROM entries GROUP BY job_id HAVING count(*) > 1"
+        f"SELECT j.id, count(e.job_id) FROM ({transfers}) AS j "
+        "LEFT JOIN demo_entries AS e ON e.job_id = j.id GROUP BY j.id HAVING count(e.job_id) <> 1"
     ):
-        found.append(f"job {job_id} was applied {n} times")
+        found.append(f"job {job_id} succeeded with {n} ledger entries, not one")
     for (job_id,) in conn.execute(
-        "SELECT DISTINCT job_id FROM entries WHERE job_id NOT IN (SELECT job_id FROM applied)"
+        "SELECT DISTINCT e.job_id FROM demo_entries AS e WHERE NOT EXISTS "
+        "(SELECT 1 FROM durq_jobs AS j WHERE j.id = e.job_id AND j.state = 'succeeded')"
     ):
-        found.append(f"job {job_id} has an entry but is not recorded as applied")
-    for (job_id,) in conn.execute(
-        "SELECT job_id FROM applied WHERE job_id NOT IN (SELECT job_id FROM entries)"
-    ):
-        found.append(f"job {job_id} is recorded as applied but has no entry")
-    sums = dict(conn.execute("SELECT account, sum(amount) FROM entries GROUP BY account"))
-    balances = dict(conn.execute("SELECT account, balance FROM balances"))
+        found.append(f"job {job_id} has a ledger entry but did not succeed")
+    sums = dict(conn.execute("SELECT account, sum(amount) FROM demo_entries GROUP BY account"))
+    balances = dict(conn.execute("SELECT account, balance FROM demo_balances"))
     for account in sorted(sums.keys() | balances.keys()):
         expected, actual = sums.get(account, 0), balances.get(account)
-        if actual != expected:
-            found.append(
-                f"account {account}: balance {actual} but its applied transfers sum to {expected}"
-            )
-    conn.execute("COMMIT")
+        if actual is None:
+            found.append(f"account {account}: no balance but its transfers sum to {expected}")
+        elif actual != expected:
+            found.append(f"account {account}: balance {actual} but its transfers sum to {expected}")
+    conn.execute("COMMIT" if book.sqlite else "ROLLBACK")
     return found

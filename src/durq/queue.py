@@ -82,6 +82,7 @@ class JobQueue(abc.ABC):
     """
 
     settings: QueueSettings
+    url: str  # where it is, as given to durq.connect (for the application's own connections)
 
     # -- producers ---------------------------------------------------------------------------
 
@@ -97,6 +98,7 @@ class JobQueue(abc.ABC):
         dedupe_key: str | None = None,
         task: str | None = None,
         retry: RetryPolicy | None = None,
+        connection: Any = None,
     ) -> Job:
         """Store one job and return it, ``queued``; durable when this returns.
 
@@ -107,11 +109,16 @@ class JobQueue(abc.ABC):
         a payload that is not JSON (NaN and Infinity included), is larger than
         ``settings.max_payload_bytes`` encoded or nests deeper than
         ``settings.max_payload_depth``, a bad queue name, or a bad option.
+
+        ``connection``: the application's own database connection (psycopg, or ``sqlite3``
+        on the queue's file): the job is written in the transaction it has open, and exists
+        exactly when that transaction commits; nothing is committed here.
         """
         new = self._new_jobs([payload], queue, priority, delay, max_attempts, timeout, task, retry)
-        return self._insert(dataclasses.replace(new, dedupe_key=validation.dedupe_key(dedupe_key)))[
-            0
-        ]
+        new = dataclasses.replace(new, dedupe_key=validation.dedupe_key(dedupe_key))
+        if connection is not None:
+            return self._insert_external(connection, new)[0]
+        return self._insert(new)[0]
 
     def enqueue_many(
         self,
@@ -124,10 +131,49 @@ class JobQueue(abc.ABC):
         timeout: float = 300.0,
         task: str | None = None,
         retry: RetryPolicy | None = None,
+        connection: Any = None,
     ) -> list[Job]:
-        """Store one job per payload in one transaction: all of them, or (on error) none."""
+        """Store one job per payload in one transaction: all of them, or (on error) none.
+        ``connection``: as ``enqueue``'s."""
         new = self._new_jobs(payloads, queue, priority, delay, max_attempts, timeout, task, retry)
-        return self._insert(new) if new.ids else []
+        if not new.ids:
+            return []
+        if connection is not None:
+            return self._insert_external(connection, new)
+        return self._insert(new)
+
+    async def enqueue_async(
+        self,
+        payload: JSON,
+        *,
+        connection: Any,
+        queue: str = "default",
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int = 5,
+        timeout: float = 300.0,
+        dedupe_key: str | None = None,
+        task: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Job:
+        """``enqueue`` in the open transaction of the application's async connection (a
+        psycopg ``AsyncConnection``)."""
+        new = self._new_jobs([payload], queue, priority, delay, max_attempts, timeout, task, retry)
+        new = dataclasses.replace(new, dedupe_key=validation.dedupe_key(dedupe_key))
+        return (await self._insert_external_async(connection, new))[0]
+
+    def complete_in(self, connection: Any, job: Job, result: JSON = None) -> Job:
+        """Complete ``job`` in the application's open transaction on ``connection``: the
+        job is ``succeeded`` exactly when that transaction commits, together with whatever
+        else it wrote (the task's effect). Fenced: a stale lease raises ``LeaseLost`` before
+        anything is written, and the application should roll back."""
+        settlement = self._success(job, result)
+        return _fenced(job, self._complete_external(connection, settlement))
+
+    async def complete_in_async(self, connection: Any, job: Job, result: JSON = None) -> Job:
+        """``complete_in`` on an async connection (a psycopg ``AsyncConnection``)."""
+        settlement = self._success(job, result)
+        return _fenced(job, await self._complete_external_async(connection, settlement))
 
     def enqueue_periodic(
         self,
@@ -566,6 +612,25 @@ class JobQueue(abc.ABC):
         """Store ``new``'s jobs, queued, in one transaction, registering their queue; the
         jobs in the order given. With a ``dedupe_key``: if a queued or running job of the
         queue holds it, store nothing and return that job instead."""
+
+    # The application's own connection: optional, a backend without it refuses the call.
+
+    def _insert_external(self, connection: Any, new: NewJobs) -> list[Job]:
+        """As ``_insert``, in the transaction open on the application's ``connection``,
+        committing nothing. ``InvalidJob`` for a connection this backend cannot use."""
+        raise InvalidJob(f"{type(self).__name__} cannot enqueue on an application's connection")
+
+    async def _insert_external_async(self, connection: Any, new: NewJobs) -> list[Job]:
+        """``_insert_external`` on an async connection."""
+        raise InvalidJob(f"{type(self).__name__} cannot enqueue on an async connection")
+
+    def _complete_external(self, connection: Any, settlement: Settlement) -> Changed:
+        """Write a success as ``_settle`` would, in the transaction open on ``connection``."""
+        raise InvalidJob(f"{type(self).__name__} cannot complete on an application's connection")
+
+    async def _complete_external_async(self, connection: Any, settlement: Settlement) -> Changed:
+        """``_complete_external`` on an async connection."""
+        raise InvalidJob(f"{type(self).__name__} cannot complete on an async connection")
 
     @abc.abstractmethod
     def _insert_periodic(self, new: NewJobs, name: str, slot: datetime) -> Job | None:

@@ -202,9 +202,32 @@ class App:
             "task": task.name,
             "retry": task.options.retry,
         }
+        if options.connection is not None:
+            common["connection"] = options.connection
         if len(payloads) == 1:
             return [self.queue.enqueue(payloads[0], dedupe_key=options.dedupe_key, **common)]
         return self.queue.enqueue_many(payloads, **common)
+
+    async def enqueue_task_async(
+        self, task: Task[Any, Any], payload: dict[str, JSON], options: EnqueueOptions
+    ) -> Job:
+        """``enqueue_task`` for one job on the application's async connection."""
+        if self.eager:
+            return self._run_eagerly(task, payload, options)
+        if options.connection is None:
+            raise InvalidJob("enqueue_async needs connection= (an async psycopg connection)")
+        return await self.queue.enqueue_async(
+            payload,
+            connection=options.connection,
+            queue=options.queue,
+            priority=options.priority,
+            delay=options.delay,
+            max_attempts=options.max_attempts,
+            timeout=options.timeout,
+            dedupe_key=options.dedupe_key,
+            task=task.name,
+            retry=task.options.retry,
+        )
 
     def wait(self, job: Job | str, timeout: float = 30.0) -> Job:
         """The job once it has finished (succeeded, unprocessable or cancelled), its

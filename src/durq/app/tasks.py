@@ -48,6 +48,7 @@ class EnqueueOptions:
     timeout: float
     delay: float = 0.0
     dedupe_key: str | None = None
+    connection: Any = None  # the application's own database connection, if any
 
 
 def payload_of(args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, JSON]:
@@ -111,8 +112,15 @@ class Task(Generic[P, R]):
         queue: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        connection: Any = None,
     ) -> Configured[P, R]:
-        """This task with some of one enqueue's options changed; call ``.enqueue(...)`` on it."""
+        """This task with some of one enqueue's options changed; call ``.enqueue(...)`` on it.
+
+        ``connection``: the application's own database connection (psycopg, or ``sqlite3``
+        to the queue's file; ``enqueue_async`` for a psycopg ``AsyncConnection``): the job
+        is written in the transaction that connection has open, so it exists exactly when
+        that transaction commits, and not at all if it rolls back.
+        """
         base = self.options
         options = EnqueueOptions(
             queue=base.queue if queue is None else queue,
@@ -121,6 +129,7 @@ class Task(Generic[P, R]):
             timeout=base.timeout if timeout is None else timeout,
             delay=delay,
             dedupe_key=dedupe_key,
+            connection=connection,
         )
         return Configured(self, options)
 
@@ -143,6 +152,12 @@ class Configured(Generic[P, R]):
         """As ``Task.enqueue``, with these options."""
         self.task.check_arguments(args, kwargs)
         return self.task.app.enqueue_task(self.task, [payload_of(args, kwargs)], self.options)[0]
+
+    async def enqueue_async(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """As ``enqueue``, on the application's async connection (``connection=``)."""
+        self.task.check_arguments(args, kwargs)
+        payload = payload_of(args, kwargs)
+        return await self.task.app.enqueue_task_async(self.task, payload, self.options)
 
     def enqueue_many(self, calls: Iterable[Mapping[str, Any]]) -> list[Job]:
         """As ``Task.enqueue_many``, with these options (a ``dedupe_key`` names one job)."""

@@ -34,11 +34,14 @@ from durq.backends.postgres_connection import (
     FINISHED_CHANNEL,
     READY_CHANNEL,
     Connection,
+    Cursor,
     PostgresConnection,
     describe_url,
+    external_cursor,
+    external_cursor_async,
     pg_errors,
 )
-from durq.errors import BackendError
+from durq.errors import BackendError, InvalidJob
 from durq.job import FINISHED_STATES, Attempt, Job, JobState, Outcome, WorkerInfo
 from durq.queue import JobInsights, JobQueue, QueueSettings
 
@@ -98,10 +101,14 @@ class PostgresQueue(JobQueue, JobInsights):
         self._known_queues.remember([new.queue])
         return _job(rows[0])
 
-    def _insert_in(self, conn: Connection, new: storage.NewJobs) -> list[Any]:
+    def _insert_in(
+        self, conn: Connection | Cursor, new: storage.NewJobs, *, register: bool = False
+    ) -> list[Any]:
         """Store ``new``'s jobs in the open transaction; their rows, or the row of the live
-        job holding the dedupe key."""
-        for queue in self._known_queues.unknown({new.queue}):
+        job holding the dedupe key. ``register``: register the queue whether or not this
+        process did before (the application's transaction may yet roll back)."""
+        unknown = [new.queue] if register else self._known_queues.unknown({new.queue})
+        for queue in unknown:
             conn.execute(Q["register_queue"], {"queue": queue})
         params = {
             "queue": new.queue,
@@ -131,6 +138,65 @@ class PostgresQueue(JobQueue, JobInsights):
             rows = [by_id[job_id] for job_id in new.ids]
         conn.execute(Q["notify"], {"queue": new.queue})
         return rows
+
+    # -- the application's own connection ----------------------------------------------------
+
+    def _insert_external(self, connection: Any, new: storage.NewJobs) -> list[Job]:
+        with external_cursor(connection, self.where) as cursor:
+            # Its NOTIFY goes out when (and only if) the application commits.
+            return [_job(r) for r in self._insert_in(cursor, new, register=True)]
+
+    async def _insert_external_async(self, connection: Any, new: storage.NewJobs) -> list[Job]:
+        if len(new.ids) != 1:
+            raise InvalidJob("an async connection takes one job per enqueue")
+        params = {
+            "queue": new.queue,
+            "priority": new.priority,
+            "delay": new.delay,
+            "max_attempts": new.max_attempts,
+            "timeout": new.timeout,
+            "task": new.task,
+            "id": new.ids[0],
+            "payload": new.payloads[0],
+            "dedupe_key": new.dedupe_key,
+            **retry_columns(new.retry),
+        }
+        async with external_cursor_async(connection, self.where) as cursor:
+            await cursor.execute(Q["register_queue"], params)
+            while True:
+                row = await (await cursor.execute(Q["insert_job"], params)).fetchone()
+                if row is None:
+                    found = await cursor.execute(Q["find_live_duplicate"], params)
+                    row = await found.fetchone()
+                    if row is None:
+                        continue  # the live job finished meanwhile: insert again
+                    return [_job(row)]
+                await cursor.execute(Q["notify"], params)
+                return [_job(row)]
+
+    def _complete_external(
+        self, connection: Any, settlement: storage.Settlement
+    ) -> storage.Changed:
+        params = self._params(settlement)
+        with external_cursor(connection, self.where) as cursor:
+            row = cursor.execute(Q["complete"], params).fetchone()
+            if row is not None:
+                cursor.execute(Q["notify_finished"])
+                return _job(row)
+            current = cursor.execute(Q["state_of"], params).fetchone()
+        return None if current is None else JobState(current[0])
+
+    async def _complete_external_async(
+        self, connection: Any, settlement: storage.Settlement
+    ) -> storage.Changed:
+        params = self._params(settlement)
+        async with external_cursor_async(connection, self.where) as cursor:
+            row = await (await cursor.execute(Q["complete"], params)).fetchone()
+            if row is not None:
+                await cursor.execute(Q["notify_finished"])
+                return _job(row)
+            current = await (await cursor.execute(Q["state_of"], params)).fetchone()
+        return None if current is None else JobState(current[0])
 
     def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
         rows = [

@@ -13,8 +13,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from durq.backends._sql import load_migrations
@@ -47,6 +47,7 @@ _CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
 _POOL_WAIT = 5.0
 
 Connection = psycopg.Connection[Any]
+Cursor = psycopg.Cursor[Any]
 
 
 def one_line(exc: BaseException) -> str:
@@ -93,6 +94,38 @@ def wrapped(where: str, exc: psycopg.Error, doing: str = "") -> BackendError:
     transient = lost and sqlstate[:2] not in ("28", "3D")
     kind = BackendUnavailable if transient else BackendError
     return kind(f"{doing}PostgreSQL at {where}: {one_line(exc)}")
+
+
+@contextmanager
+def external_cursor(connection: Any, where: str) -> Iterator[Cursor]:
+    """A cursor on the application's own psycopg connection, reading json as durq does
+    (the connection's own settings are left alone). Its statements join the transaction the
+    connection has open; nothing is committed here. Driver errors become ``BackendError``."""
+    if not isinstance(connection, psycopg.Connection):
+        raise InvalidJob(
+            f"the connection must be a psycopg Connection, not {type(connection).__name__}"
+        )
+    try:
+        with connection.cursor() as cursor:
+            set_json_loads(_json_text, cursor)
+            yield cursor
+    except psycopg.Error as exc:
+        raise wrapped(where, exc) from exc
+
+
+@asynccontextmanager
+async def external_cursor_async(connection: Any, where: str) -> AsyncIterator[Any]:
+    """``external_cursor`` for a psycopg ``AsyncConnection``."""
+    if not isinstance(connection, psycopg.AsyncConnection):
+        raise InvalidJob(
+            f"the connection must be a psycopg AsyncConnection, not {type(connection).__name__}"
+        )
+    try:
+        async with connection.cursor() as cursor:
+            set_json_loads(_json_text, cursor)
+            yield cursor
+    except psycopg.Error as exc:
+        raise wrapped(where, exc) from exc
 
 
 class PostgresConnection:

@@ -32,11 +32,9 @@ from durq.backends._common import (
     worker_from_row,
 )
 from durq.backends._sql import load_queries
-from durq.backends.sqlite_connection import (
-    SQLiteConnection,
-    parse_url,
-)
+from durq.backends.sqlite_connection import SQLiteConnection, parse_url, wrapped
 from durq.backends.sqlite_wakeups import SETTLE, FileWatch
+from durq.errors import InvalidJob
 from durq.job import FINISHED_STATES, Attempt, Job, JobState, Outcome, WorkerInfo
 from durq.queue import JobInsights, JobQueue, QueueSettings
 
@@ -73,6 +71,7 @@ _STATE_SOURCE = {
 class SQLiteQueue(JobQueue, JobInsights):
     def __init__(self, url: str, settings: QueueSettings) -> None:
         self.settings = settings
+        self.url = url
         self.db = SQLiteConnection(url)
         self._known_queues = KnownQueues()
         self._watch: FileWatch | None = None  # made by the first wait_for_change
@@ -108,13 +107,19 @@ class SQLiteQueue(JobQueue, JobInsights):
         return stored[0] if isinstance(stored, list) else _job(stored)
 
     def _insert_in(
-        self, conn: sqlite3.Connection, new: storage.NewJobs, now: float
+        self,
+        conn: sqlite3.Connection | sqlite3.Cursor,
+        new: storage.NewJobs,
+        now: float,
+        *,
+        register: bool = False,
     ) -> list[Job] | Row:
         """Store ``new``'s jobs in the open transaction: the jobs, or the live job holding
         the dedupe key. The jobs are built without reading them back; they carry the
         payloads as stored, not the caller's objects (one decode for the whole batch, and
         one datetime for all: per-job costs add up at 1,000 a batch)."""
-        for queue in self._known_queues.unknown({new.queue}):
+        unknown = [new.queue] if register else self._known_queues.unknown({new.queue})
+        for queue in unknown:
             conn.execute(Q["register_queue"], (queue,))
         if new.dedupe_key is not None:
             found = conn.execute(Q["find_live_duplicate"], (new.queue, new.dedupe_key))
@@ -157,6 +162,60 @@ class SQLiteQueue(JobQueue, JobInsights):
             )
             for job_id, payload in zip(new.ids, stored, strict=True)
         ]
+
+    # -- the application's own connection to the queue's file ------------------------------
+
+    def _app_cursor(self, connection: Any) -> sqlite3.Cursor:
+        """A cursor on the application's connection, if it is to this queue's file."""
+        if not isinstance(connection, sqlite3.Connection):
+            raise InvalidJob(
+                f"the connection must be an sqlite3.Connection to {self.path}, "
+                f"not {type(connection).__name__}"
+            )
+        try:
+            files = {name: file for _, name, file in connection.execute("PRAGMA database_list")}
+        except sqlite3.Error as exc:
+            raise InvalidJob(f"the application's connection cannot be used: {exc}") from exc
+        main = files.get("main") or ""
+        if not main or Path(main).resolve() != self.path.resolve():
+            raise InvalidJob(
+                f"the application's connection is to {main or 'a memory database'}, not to "
+                f"the queue's file {self.path}"
+            )
+        cursor = connection.cursor()
+        cursor.row_factory = None  # rows as tuples, whatever the application set
+        return cursor
+
+    def _insert_external(self, connection: Any, new: storage.NewJobs) -> list[Job]:
+        cursor = self._app_cursor(connection)
+        try:
+            # The queue is registered each time: the application may roll back, and a
+            # registration remembered here would then be missing.
+            stored = self._insert_in(cursor, new, time.time(), register=True)
+        except sqlite3.Error as exc:
+            raise wrapped(self.path, exc) from exc
+        finally:
+            cursor.close()
+        return stored if isinstance(stored, list) else [_job(stored)]
+
+    def _complete_external(
+        self, connection: Any, settlement: storage.Settlement
+    ) -> storage.Changed:
+        cursor = self._app_cursor(connection)
+        job, now = settlement.job, time.time()
+        try:
+            params = (settlement.result, now, job.id, job.lease_token)
+            row: Row | None = cursor.execute(Q["complete"], params).fetchone()
+            if row is None:
+                current = cursor.execute(Q["state_of"], (job.id,)).fetchone()
+                return None if current is None else JobState(current[0])
+            finish = (now, Outcome.SUCCEEDED, None, job.id, row[6])
+            cursor.execute(Q["finish_attempt"], finish)
+        except sqlite3.Error as exc:
+            raise wrapped(self.path, exc) from exc
+        finally:
+            cursor.close()
+        return _job(row)
 
     def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
         now = time.time()

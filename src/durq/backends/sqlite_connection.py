@@ -58,9 +58,10 @@ def wrapped(path: Path, exc: sqlite3.Error, doing: str = "") -> BackendError:
     return kind(f"{doing}{path}: {text}")
 
 
-def parse_url(url: str) -> tuple[Path, str]:
-    """``sqlite:///relative.db`` / ``sqlite:////abs.db`` [``?synchronous=normal``] →
-    (path, synchronous pragma value)."""
+def parse_url(url: str) -> tuple[Path, str, bool]:
+    """``sqlite:///relative.db`` / ``sqlite:////abs.db`` [``?synchronous=normal``]
+    [``&shared=1``] → (path, synchronous pragma value, shared with the application's own
+    tables)."""
     rest = url.removeprefix("sqlite://")
     if not rest.startswith("/") or len(rest) < 2:
         raise BackendError(
@@ -68,20 +69,23 @@ def parse_url(url: str) -> tuple[Path, str]:
         )
     path_part, _, query = rest[1:].partition("?")
     options = parse_qs(query, keep_blank_values=True)
-    unknown = set(options) - {"synchronous"}
+    unknown = set(options) - {"synchronous", "shared"}
     if unknown:
         raise BackendError(f"bad SQLite URL {url!r}: unknown option {sorted(unknown)[0]!r}")
     sync = options.get("synchronous", ["full"])[-1].lower()
     if sync not in _SYNCHRONOUS:
         raise BackendError(f"bad SQLite URL {url!r}: synchronous must be full or normal")
-    return Path(path_part), _SYNCHRONOUS[sync]
+    shared = options.get("shared", ["0"])[-1].lower()
+    if shared not in ("0", "1", "true", "false"):
+        raise BackendError(f"bad SQLite URL {url!r}: shared must be 1 or 0")
+    return Path(path_part), _SYNCHRONOUS[sync], shared in ("1", "true")
 
 
 class SQLiteConnection:
     """This process's connection to one durq database file, and its transactions."""
 
     def __init__(self, url: str) -> None:
-        self.path, self._synchronous = parse_url(url)
+        self.path, self._synchronous, self._shared = parse_url(url)
         self._pid = os.getpid()
         self.lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
@@ -149,8 +153,15 @@ class SQLiteConnection:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables:
             return
+        if "durq_schema" not in tables and not self._shared:
+            raise BackendError(
+                f"{self.path} is not a durq database; it was left as it is "
+                "(add ?shared=1 to the URL to keep durq's tables in the application's file)"
+            )
         if "durq_schema" not in tables:
-            raise BackendError(f"{self.path} is not a durq database; it was left as it is")
+            if any(name.startswith("durq_") for name in tables):
+                raise BackendError(f"{self.path} has durq_ tables that durq did not make")
+            return
         (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM durq_schema").fetchone()
         if version > SCHEMA_VERSION:
             raise BackendError(

@@ -62,6 +62,18 @@ class Env:
     db_chosen: bool = True  # given by --db or $DURQ_URL, not durq's default
     _queue: JobQueue | None = None
 
+    @property
+    def display_url(self) -> str:
+        """Where the queue is, for messages: the SQLite file, or PostgreSQL without a
+        password."""
+        if self.db_url.lower().startswith("sqlite:"):
+            from durq.backends.sqlite_connection import parse_url
+
+            return str(parse_url(self.db_url)[0])
+        from durq.backends.postgres_connection import describe_url
+
+        return describe_url(self.db_url)
+
     def queue(self) -> JobQueue:
         """The queue, opened on first use (so ``--help`` never creates a database)."""
         if self._queue is None:

@@ -19,19 +19,19 @@ def demo() -> None:
 @demo.command("verify")
 @pass_env
 def demo_verify(env: Env) -> None:
-    """Check the demo ledger: balances equal the applied transfers, none applied twice.
+    """Check the demo ledger: one entry per succeeded transfer, balances equal the entries.
 
-    Exit 0 when it holds; else print each discrepancy and exit 1. The ledger is
-    $DURQ_DEMO_DB, by default beside the queue's database file.
+    Exit 0 when it holds; else print each discrepancy and exit 1. The ledger's tables live
+    in the queue's own database, written in the same transactions that complete the jobs.
     """
     from durq import demo as workload
 
-    path = workload.ledger_path(env.db_url)
-    problems = workload.verify(path)
+    where = env.display_url
+    problems = workload.verify(env.db_url)
     if not problems:
-        click.echo(f"ledger OK: {path}")
+        click.echo(f"ledger OK: {where}")
         return
     for problem in problems:
         click.echo(problem)
     n = len(problems)
-    raise CommandError(f"the ledger {path} has {n} discrepanc{'ies' if n != 1 else 'y'}")
+    raise CommandError(f"the ledger in {where} has {n} discrepanc{'ies' if n != 1 else 'y'}")

@@ -7,12 +7,13 @@ batches. ``Worker`` is the runtime; the modules beside it are its parts:
 - ``settler.py``: outcomes written in batches with the next claims;
 - ``leases.py``: every running job's lease renewed in one statement;
 - ``runners.py``: what runs for a job (a plain handler, an app's tasks);
-- ``context.py``: ``durq.current_job()`` and ``durq.cancel_requested()``;
+- ``context.py``: ``durq.current_job()``, ``durq.cancel_requested()`` and
+  ``durq.complete_in()``;
 - ``signals.py``: SIGTERM/SIGINT.
 """
 
 from durq.errors import HandlerError, WorkerError
-from durq.worker.context import cancel_requested, current_job
+from durq.worker.context import cancel_requested, complete_in, complete_in_async, current_job
 from durq.worker.runners import Call, Handler, HandlerRunner, Runner, load_handler
 from durq.worker.runtime import (
     DEFAULT_CONCURRENCY,
@@ -34,6 +35,8 @@ __all__ = [
     "Worker",
     "WorkerError",
     "cancel_requested",
+    "complete_in",
+    "complete_in_async",
     "current_job",
     "current_queue",
     "load_handler",

@@ -19,7 +19,7 @@ from durq import codec
 from durq.codec import Unreadable
 from durq.errors import InvalidJob, Unprocessable
 from durq.job import JSON, Finished, Job, Outcome
-from durq.queue import QueueSettings
+from durq.queue import JobQueue, QueueSettings
 from durq.worker.context import running as running_as_current
 from durq.worker.runners import Call
 
@@ -27,7 +27,9 @@ from durq.worker.runners import Call
 class RunningJob:
     """One claimed job from the moment its worker takes it until its outcome is written."""
 
-    def __init__(self, job: Job, call: Call, settings: QueueSettings) -> None:
+    def __init__(
+        self, job: Job, call: Call, settings: QueueSettings, queue: JobQueue | None = None
+    ) -> None:
         self.job = job
         self.call = call
         self._settings = settings
@@ -37,9 +39,11 @@ class RunningJob:
         self.dropped: str | None = None  # why its outcome will not be written, once it won't
         self.abandoned = False  # a thread task past its timeout, left to itself
         self.future: Future[Finished] | None = None  # an async task's, to cancel it
+        self.queue = queue  # for durq.complete_in
         self.outcome: Finished | None = None  # once known, until it is written
         self.took = 0.0  # seconds it ran, once its outcome is known
         self.release_why = ""  # why it is handed back, when it is
+        self.completed_in = False  # the task completed the job in its own transaction
 
     def ended(self, finished: Finished) -> Finished:
         """Note how the attempt ended (its outcome is on its way to the database)."""
@@ -67,7 +71,7 @@ class RunningJob:
         if unreadable is not None:
             return unreadable
         hooks = self.call.hooks
-        with running_as_current(self.job, self.cancel):
+        with running_as_current(self.job, self.cancel, self.queue) as here:
             if hooks:
                 hooks.started(self.job)
             try:
@@ -79,9 +83,11 @@ class RunningJob:
                 # BaseException too: a task calling sys.exit() fails its attempt, not the worker.
                 if hooks:
                     hooks.failed(self.job, error)
+                self.completed_in = here.completed
                 return self._raised(error)
             if hooks:
                 hooks.succeeded(self.job, value)
+        self.completed_in = here.completed
         return self._returned(value)
 
     async def run_async(self) -> Finished:
@@ -94,7 +100,7 @@ class RunningJob:
         if unreadable is not None:
             return unreadable
         hooks = self.call.hooks
-        with running_as_current(self.job, self.cancel):
+        with running_as_current(self.job, self.cancel, self.queue) as here:
             if hooks:
                 hooks.started(self.job)
             left = max(0.0, self.deadline - time.monotonic())
@@ -108,9 +114,11 @@ class RunningJob:
             except BaseException as error:
                 if hooks:
                     hooks.failed(self.job, error)
+                self.completed_in = here.completed
                 return self._raised(error)
             if hooks:
                 hooks.succeeded(self.job, value)
+        self.completed_in = here.completed
         return self._returned(value)
 
     # -- what happened, as a Finished ------------------------------------------------------
@@ -145,6 +153,11 @@ class RunningJob:
         return Finished(self.job, outcome, error=text)
 
     def _returned(self, value: Any) -> Finished:
+        if self.completed_in:
+            # The task completed its job in its own transaction. Had that committed, this
+            # failure is refused (the lease is gone); if not, the attempt must count as failed.
+            why = "durq.complete_in was called, but the transaction it wrote in did not commit"
+            return self.failed(why)
         # Checked here, on the task's thread, so one bad result cannot spoil a batch.
         try:
             codec.encode(

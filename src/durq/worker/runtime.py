@@ -37,6 +37,7 @@ from durq.errors import BackendError, DurqError, InvalidJob, LeaseLost, WorkerEr
 from durq.job import Finished, Job, JobState, Outcome
 from durq.queue import DEFAULT_LEASE, JobQueue
 from durq.worker.attempt import RunningJob
+from durq.worker.context import job_queue
 from durq.worker.leases import LeaseKeeper
 from durq.worker.outage import Outage
 from durq.worker.runners import Handler, HandlerRunner, Runner
@@ -56,11 +57,12 @@ _current_queue: JobQueue | None = None
 
 
 def current_queue() -> JobQueue | None:
-    """The queue the worker of this process claims from, while it runs; else ``None``.
+    """The queue the running job was claimed from, else the queue the worker of this process
+    claims from while it runs; else ``None``.
 
     For handlers that need it, e.g. to enqueue follow-up jobs or to find files beside it.
     """
-    return _current_queue
+    return job_queue() or _current_queue
 
 
 class _Wake:
@@ -462,7 +464,7 @@ class Worker:
             self._dispatch(job)
 
     def _dispatch(self, job: Job) -> None:
-        running = RunningJob(job, self.runner.call_for(job), self.queue.settings)
+        running = RunningJob(job, self.runner.call_for(job), self.queue.settings, self.queue)
         self._running[job.id] = running
         self._jobs_started += 1
         if self._signals or self._stop is not None:
@@ -482,6 +484,10 @@ class Worker:
         self._running.pop(running.job.id, None)
         self.jobs_done += 1
         took = running.took
+        completed_by_task = running.completed_in and isinstance(answer, LeaseLost)
+        if completed_by_task and answer.state == JobState.SUCCEEDED:  # type: ignore[union-attr]
+            self._log(running, logging.INFO, f"succeeded in {took:.3f}s (complete_in)")
+            return
         if isinstance(answer, LeaseLost):
             self._log(running, logging.ERROR, f"lease lost; outcome discarded ({answer})")
             return
