@@ -313,8 +313,8 @@ def test_a_job_that_changes_after_the_check_is_reported_and_the_rest_done(
     raced = make_job(queue, "unprocessable")
     other = make_job(queue, "unprocessable")
 
-    def connect_with_a_rival(url: str) -> durq.JobQueue:
-        opened = durq.connect(url)
+    def connect_with_a_rival(url: str, **settings: Any) -> durq.JobQueue:
+        opened = durq.connect(url, **settings)
         resubmit = opened.resubmit
 
         def rival_first(job_id: str) -> durq.Job:

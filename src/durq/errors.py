@@ -37,6 +37,11 @@ class BackendUnavailable(BackendError):
     disk full, locked too long): the same call may work once it is back."""
 
 
+class NoDatabase(BackendError):
+    """There is no durq database where the URL points, and the caller asked durq not to make
+    one (``durq.connect(url, create=False)``): a mistyped path or database name."""
+
+
 class WaitTimeout(DurqError):
     """The job did not finish in the time given."""
 

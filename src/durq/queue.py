@@ -54,6 +54,10 @@ class QueueSettings:
     # behind a pooler in transaction mode: a session-mode or direct URL). Default:
     # $DURQ_LISTEN_URL, else the queue's URL.
     listen_url: str | None = None
+    # False: refuse (``NoDatabase``) a database that does not exist yet, or has no durq
+    # tables, instead of creating it; for commands that only read, where a mistyped URL
+    # would otherwise show an empty queue.
+    create: bool = True
 
     def __post_init__(self) -> None:
         validation.whole_number(self.max_payload_bytes, "max_payload_bytes", minimum=16)
@@ -61,6 +65,8 @@ class QueueSettings:
         if not isinstance(self.retry, RetryPolicy):
             raise InvalidJob(f"retry must be a durq.RetryPolicy, not {self.retry!r}")
         validation.seconds(self.worker_stale_after, "worker_stale_after", allow_zero=False)
+        if not isinstance(self.create, bool):
+            raise InvalidJob(f"create must be True or False, not {self.create!r}")
         if self.listen_url is not None and not isinstance(self.listen_url, str):
             raise InvalidJob(f"listen_url must be a database URL, not {self.listen_url!r}")
 
@@ -428,6 +434,38 @@ class JobQueue(abc.ABC):
             raise JobNotFound(f"no job {job_id}")
         return job
 
+    def resolve_id(self, id_or_prefix: str) -> str:
+        """The full id of the one job whose id starts with ``id_or_prefix`` (at least
+        ``validation.MIN_ID_PREFIX`` characters of it, any case), as git takes a short commit hash.
+        ``JobNotFound`` when no job's id starts so; ``InvalidJob`` when several do (naming
+        them) or when it cannot be the start of an id."""
+        prefix = validation.id_prefix(id_or_prefix)
+        found = self._ids_starting(prefix, 3)
+        if not found:
+            whole = len(prefix) == 36
+            raise JobNotFound(f"no job {prefix}" if whole else f"no job's id starts {prefix}")
+        if len(found) > 1:
+            listed = ", ".join(found[:2]) + (", …" if len(found) > 2 else "")
+            raise InvalidJob(
+                f"{prefix} is the start of more than one job's id ({listed}): give more of it"
+            )
+        return found[0]
+
+    def short_ids(self, job_ids: Iterable[str], minimum: int = 8) -> dict[str, str]:
+        """For each id, its shortest start (at least ``minimum`` characters) that no other
+        job's id shares: what ``resolve_id`` takes back, as git shows short hashes. Ids of
+        jobs made in the same minute share their first 8 characters (UUIDv7 starts with
+        the time), so some come out longer."""
+        ids = [validation.id_prefix(i) for i in job_ids]
+        neighbours = self._id_neighbours(ids) if ids else {}
+        short = {}
+        for job_id in ids:
+            shared = max(
+                (_common_start(job_id, n) for n in neighbours.get(job_id, ()) if n), default=0
+            )
+            short[job_id] = job_id[: max(minimum, shared + 1)]
+        return short
+
     def list_jobs(
         self,
         state: JobState | str | None = None,
@@ -687,6 +725,16 @@ class JobQueue(abc.ABC):
         """The job, or ``None``."""
 
     @abc.abstractmethod
+    def _id_neighbours(self, job_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """For each id, the ids just before and just after it in id order (``None`` at
+        either end), whether or not a job has that id."""
+
+    @abc.abstractmethod
+    def _ids_starting(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids that start with ``prefix`` (lowercase hex digits and dashes),
+        in order."""
+
+    @abc.abstractmethod
     def _list_jobs(
         self,
         state: JobState | None,
@@ -871,3 +919,13 @@ def _done(job_id: str, changed: Changed, action: str) -> Job:
     if changed is None:
         raise JobNotFound(f"no job {job_id}")
     raise InvalidState(f"cannot {action} job {job_id}: it is {changed}")
+
+
+def _common_start(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -95,6 +95,21 @@ def job_id(value: object) -> str:
     raise InvalidJob(f"job id must be a UUID string, not {value!r}")
 
 
+MIN_ID_PREFIX = 4  # characters of an id that pick out a job (the CLI shows 8)
+_ID_PREFIX = re.compile(rf"[0-9a-f-]{{{MIN_ID_PREFIX},36}}")
+
+
+def id_prefix(value: object) -> str:
+    """The start of a job id, as a person types it: 4 to 36 hex digits and dashes."""
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text is None or not _ID_PREFIX.fullmatch(text):
+        raise InvalidJob(
+            f"{value!r} is not a job id or the start of one "
+            f"({MIN_ID_PREFIX} to 36 hex digits and dashes)"
+        )
+    return text
+
+
 def label(value: object, what: str) -> str:
     """A worker id or host name: a string of 1 to 255 characters."""
     if not isinstance(value, str) or not value or len(value) > 255 or "\x00" in value:

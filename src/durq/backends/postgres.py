@@ -76,7 +76,7 @@ def _job(row: Sequence[Any]) -> Job:
 class PostgresQueue(JobQueue, JobInsights):
     def __init__(self, url: str, settings: QueueSettings) -> None:
         self.settings = settings
-        self.db = PostgresConnection(url, listen_url=settings.listen_url)
+        self.db = PostgresConnection(url, listen_url=settings.listen_url, create=settings.create)
         self.url = url
         self.where = self.db.where
         self._known_queues = KnownQueues()
@@ -339,6 +339,18 @@ class PostgresQueue(JobQueue, JobInsights):
         with self.db.transaction(pipelined=True) as conn:
             row = conn.execute(Q["get"], {"id": job_id}).fetchone()
         return None if row is None else _job(row)
+
+    def _id_neighbours(self, job_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        with self.db.transaction(pipelined=True) as conn:
+            rows = conn.execute(Q["id_neighbours"], {"ids": list(job_ids)}).fetchall()
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def _ids_starting(self, prefix: str, limit: int) -> list[str]:
+        # A range on the primary key (COLLATE "C"): every id character sorts before "g".
+        params = {"low": prefix, "high": prefix + "g", "limit": limit}
+        with self.db.transaction(pipelined=True) as conn:
+            rows = conn.execute(Q["ids_starting"], params).fetchall()
+        return [row[0] for row in rows]
 
     def _list_jobs(
         self,

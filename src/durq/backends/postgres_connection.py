@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from durq.backends._sql import load_migrations
-from durq.errors import BackendError, BackendUnavailable, InvalidJob
+from durq.errors import BackendError, BackendUnavailable, InvalidJob, NoDatabase
 
 try:
     import psycopg
@@ -131,8 +131,9 @@ async def external_cursor_async(connection: Any, where: str) -> AsyncIterator[An
 class PostgresConnection:
     """This process's connections to one durq database, and its transactions."""
 
-    def __init__(self, url: str, listen_url: str | None = None) -> None:
+    def __init__(self, url: str, listen_url: str | None = None, create: bool = True) -> None:
         self.url = url
+        self._create = create
         self.listen_url = listen_url or url  # a session-mode URL behind a transaction pooler
         self.where = describe_url(url)
         self._pid = os.getpid()
@@ -176,8 +177,11 @@ class PostgresConnection:
         """
         with self.connect() as conn:
             try:
-                if self._schema_version(conn) == SCHEMA_VERSION:
+                version = self._schema_version(conn)
+                if version == SCHEMA_VERSION:
                     return
+                if version == 0 and not self._create:
+                    raise NoDatabase(f"no durq database at {self.where}")
                 while True:
                     with conn.transaction():
                         lock = conn.execute(

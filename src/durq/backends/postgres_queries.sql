@@ -61,23 +61,22 @@ RETURNING name
 -- name: rescue_lost_jobs
 -- Running jobs whose lease has expired: their worker died, hung or was cut off. The lost
 -- attempt counts. SKIP LOCKED: a job another transaction is finishing right now is not lost.
+-- The attempt's error and the job's last_error are the same words.
 WITH lost AS (
-    SELECT id FROM durq_jobs
+    SELECT id, 'worker ' || worker_id || ' was lost: its lease expired at '
+               || to_char(lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+               || ' during attempt ' || attempts || ' of ' || max_attempts AS why
+    FROM durq_jobs
     WHERE state = 'running' AND lease_expires_at < now()
     FOR UPDATE SKIP LOCKED
 ), closed AS (
     UPDATE durq_attempts AS a
-    SET finished_at = now(), outcome = 'lost',
-        error = 'worker ' || a.worker_id
-                || ' was lost: its lease expired before the attempt finished'
+    SET finished_at = now(), outcome = 'lost', error = lost.why
     FROM lost WHERE a.job_id = lost.id AND a.finished_at IS NULL
 )
 UPDATE durq_jobs AS j
 SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'unprocessable' ELSE 'queued' END,
-    last_error = 'worker ' || j.worker_id || ' was lost: its lease expired at '
-                 || to_char(j.lease_expires_at AT TIME ZONE 'UTC',
-                            'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-                 || ' during attempt ' || j.attempts || ' of ' || j.max_attempts,
+    last_error = lost.why,
     worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
 FROM lost WHERE j.id = lost.id
 
@@ -178,6 +177,16 @@ SELECT * FROM released
 
 -- name: get
 SELECT * FROM durq_jobs WHERE id = %(id)s
+
+-- name: id_neighbours
+-- Two primary-key probes per id, in the key's own collation.
+SELECT ids.id,
+       (SELECT max(id) FROM durq_jobs WHERE id < ids.id),
+       (SELECT min(id) FROM durq_jobs WHERE id > ids.id)
+FROM (SELECT unnest(%(ids)s::text[]) COLLATE "C" AS id) AS ids
+
+-- name: ids_starting
+SELECT id FROM durq_jobs WHERE id >= %(low)s AND id < %(high)s ORDER BY id LIMIT %(limit)s
 
 -- name: state_of
 SELECT state FROM durq_jobs WHERE id = %(id)s

@@ -72,7 +72,7 @@ class SQLiteQueue(JobQueue, JobInsights):
     def __init__(self, url: str, settings: QueueSettings) -> None:
         self.settings = settings
         self.url = url
-        self.db = SQLiteConnection(url)
+        self.db = SQLiteConnection(url, create=settings.create)
         self._known_queues = KnownQueues()
         self._watch: FileWatch | None = None  # made by the first wait_for_change
         self._waiting = threading.local()  # each waiting thread's last data_version
@@ -432,6 +432,17 @@ class SQLiteQueue(JobQueue, JobInsights):
         with self.db.read() as conn:
             row = conn.execute(Q["get"], (job_id,)).fetchone()
         return None if row is None else _job(row)
+
+    def _id_neighbours(self, job_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        with self.db.read() as conn:
+            rows = conn.execute(Q["id_neighbours"], (json.dumps(list(job_ids)),)).fetchall()
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def _ids_starting(self, prefix: str, limit: int) -> list[str]:
+        # A range on the primary key: every id character sorts before "g".
+        with self.db.read() as conn:
+            rows = conn.execute(Q["ids_starting"], (prefix, prefix + "g", limit)).fetchall()
+        return [row[0] for row in rows]
 
     def _list_jobs(
         self,

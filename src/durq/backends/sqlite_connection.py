@@ -22,7 +22,7 @@ from typing import TypeVar
 from urllib.parse import parse_qs
 
 from durq.backends._sql import load_migrations
-from durq.errors import BackendError, BackendUnavailable
+from durq.errors import BackendError, BackendUnavailable, NoDatabase
 
 MIGRATIONS = load_migrations("sqlite")
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -84,8 +84,9 @@ def parse_url(url: str) -> tuple[Path, str, bool]:
 class SQLiteConnection:
     """This process's connection to one durq database file, and its transactions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
         self.path, self._synchronous, self._shared = parse_url(url)
+        self._create = create
         self._pid = os.getpid()
         self.lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
@@ -138,6 +139,8 @@ class SQLiteConnection:
             with open(self.path, "rb") as f:
                 header = f.read(len(_HEADER))
         except FileNotFoundError:
+            if not self._create:
+                raise NoDatabase(f"no durq database at {self.path}") from None
             if not self.path.parent.is_dir():
                 raise BackendError(
                     f"cannot open SQLite database {self.path}: {self.path.parent} does not exist"
@@ -151,6 +154,8 @@ class SQLiteConnection:
     def _check_schema(self, conn: sqlite3.Connection) -> None:
         """Refuse a database that another program owns, or a newer durq made."""
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "durq_schema" not in tables and not self._create:
+            raise NoDatabase(f"no durq database at {self.path}")
         if not tables:
             return
         if "durq_schema" not in tables and not self._shared:

@@ -35,9 +35,13 @@ INSERT OR IGNORE INTO durq_queues (name) VALUES (?)
 SELECT 1 FROM durq_jobs WHERE state = 'running' AND lease_expires_at < :now LIMIT 1
 
 -- name: close_lost_attempts
+-- The same words as rescue_lost_jobs gives the job's last_error.
 UPDATE durq_attempts
 SET finished_at = :now, outcome = 'lost',
-    error = 'worker ' || worker_id || ' was lost: its lease expired before the attempt finished'
+    error = (SELECT 'worker ' || j.worker_id || ' was lost: its lease expired at '
+                    || strftime('%Y-%m-%dT%H:%M:%fZ', j.lease_expires_at, 'unixepoch')
+                    || ' during attempt ' || j.attempts || ' of ' || j.max_attempts
+             FROM durq_jobs AS j WHERE j.id = durq_attempts.job_id)
 WHERE finished_at IS NULL
   AND job_id IN (SELECT id FROM durq_jobs WHERE state = 'running' AND lease_expires_at < :now)
 
@@ -154,6 +158,16 @@ RETURNING *
 
 -- name: get
 SELECT * FROM durq_jobs WHERE id = ?
+
+-- name: id_neighbours
+-- :ids is a JSON list; two primary-key probes per id.
+SELECT ids.value,
+       (SELECT max(id) FROM durq_jobs WHERE id < ids.value),
+       (SELECT min(id) FROM durq_jobs WHERE id > ids.value)
+FROM json_each(?) AS ids
+
+-- name: ids_starting
+SELECT id FROM durq_jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?
 
 -- name: state_of
 SELECT state FROM durq_jobs WHERE id = ?

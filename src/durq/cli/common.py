@@ -21,7 +21,7 @@ from click.decorators import FC
 
 from durq.backends import connect
 from durq.durations import parse_duration
-from durq.errors import DurqError
+from durq.errors import DurqError, NoDatabase
 from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JobState
 from durq.queue import JobQueue
 
@@ -47,7 +47,10 @@ class DurqGroup(click.Group):
         except DurqError as exc:
             if ctx.params.get("debug"):
                 raise
-            raise CommandError(" ".join(str(exc).split()) or type(exc).__name__) from exc
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            if isinstance(exc, NoDatabase):
+                message += "; set DURQ_URL or --db"
+            raise CommandError(message) from exc
 
 
 # -- shared state and options ----------------------------------------------------------------
@@ -74,10 +77,14 @@ class Env:
 
         return describe_url(self.db_url)
 
-    def queue(self) -> JobQueue:
-        """The queue, opened on first use (so ``--help`` never creates a database)."""
+    def queue(self, *, create: bool = True) -> JobQueue:
+        """The queue, opened on first use (so ``--help`` never creates a database).
+
+        ``create=False`` for commands that only read: a database that does not exist is
+        refused (``NoDatabase``, "no durq database at …") instead of created empty, so a
+        mistyped URL is not shown as an empty queue."""
         if self._queue is None:
-            self._queue = connect(self.db_url)
+            self._queue = connect(self.db_url, create=create)
             click.get_current_context().find_root().call_on_close(self._queue.close)
         return self._queue
 
