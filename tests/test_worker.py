@@ -120,6 +120,50 @@ def test_after_sigkill_another_worker_takes_the_job_once_the_lease_expires(
 
 
 @pytest.mark.slow
+def test_a_worker_restarted_under_the_same_id_says_what_its_predecessor_left(
+    queue: durq.JobQueue, workers: Workers, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    job = queue.enqueue({"seconds": 60, "marker": str(marker)})
+    args = ("--handler", "handlers:sleeps", "--lease", "2", "--worker-id", "host:consumer-00")
+    first = workers.start(*args)
+    wait_for(marker.exists, "the job to start")
+    wait_for(lambda: [w.pid for w in queue.workers()] == [first.pid], "the first to register")
+    first.send_signal(signal.SIGKILL)
+    finish(first)
+
+    again = workers.start(*args)  # as Supervisor restarts it
+    wait_for(
+        lambda: [w.pid for w in queue.workers() if w.id == "host:consumer-00"] == [again.pid],
+        "the new process to register",
+    )
+    again.send_signal(signal.SIGTERM)
+    _, log = finish(again)
+    assert (
+        f"worker host:consumer-00 restarted: the earlier process (pid {first.pid}, gone) "
+        f"held 1 job(s): {job.id}; they run again when their leases expire, in "
+    ) in log
+
+
+@pytest.mark.slow
+def test_two_live_workers_given_one_id_are_told_to_use_their_own(
+    queue: durq.JobQueue, workers: Workers
+) -> None:
+    first = workers.start("--handler", "handlers:sleeps", "--worker-id", "twin")
+    wait_for(lambda: [w.pid for w in queue.workers()] == [first.pid], "the first to register")
+    second = workers.start("--handler", "handlers:sleeps", "--worker-id", "twin")
+    wait_for(lambda: [w.pid for w in queue.workers()] == [second.pid], "the second to register")
+    for proc in (first, second):
+        proc.send_signal(signal.SIGTERM)
+    _, log = finish(second)
+    finish(first)
+    assert (
+        f"worker id twin is also used by pid {first.pid}, which is running: give each worker "
+        "its own --worker-id"
+    ) in log
+
+
+@pytest.mark.slow
 def test_a_frozen_worker_that_lost_its_lease_discards_its_outcome(
     queue: durq.JobQueue, workers: Workers, tmp_path: Path
 ) -> None:

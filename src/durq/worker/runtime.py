@@ -36,6 +36,7 @@ from durq import validation
 from durq.errors import BackendError, DurqError, InvalidJob, LeaseLost, WorkerError
 from durq.job import Finished, Job, JobState, Outcome
 from durq.queue import DEFAULT_LEASE, JobQueue
+from durq.worker import predecessor
 from durq.worker.attempt import RunningJob
 from durq.worker.context import job_queue
 from durq.worker.leases import LeaseKeeper
@@ -169,6 +170,7 @@ class Worker:
         # Report to the workers registry well within the time after which it drops a worker.
         self._registry_interval = min(5.0, queue.settings.worker_stale_after / 3)
         self._next_registration = 0.0
+        self._registered_once = False
 
     # -- starting and stopping -------------------------------------------------------------
 
@@ -569,6 +571,12 @@ class Worker:
     # -- the workers registry ----------------------------------------------------------------
 
     def _register(self) -> None:
+        if not self._registered_once:
+            # Before this process's own entry replaces the earlier one's.
+            said = predecessor.note(self.queue, self.worker_id, socket.gethostname(), os.getpid())
+            if said is not None:
+                log.warning("%s", said)
+            self._registered_once = True
         self.queue.worker_heartbeat(
             self.worker_id, host=socket.gethostname(), pid=os.getpid(), queues=self.queues
         )
