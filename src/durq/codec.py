@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from itertools import accumulate
+from typing import Any
 
 from durq.errors import InvalidJob
 from durq.job import JSON
@@ -22,8 +24,6 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_MAX_PAYLOAD_DEPTH = 64
 READ_DEPTH = 256  # the deepest value decode returns, and the largest max_payload_depth
 
-# Made once: json.dumps with these options builds a new encoder on every call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _decode = json.JSONDecoder().decode  # json.loads less its per-call argument checks
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -41,6 +41,40 @@ class Unreadable(str):
         return f"its stored JSON is nested deeper than {READ_DEPTH} levels, or is not JSON"
 
 
+def _not_json(value: object) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _make_encoder() -> Callable[[Any], str]:
+    """Compact JSON text of a value, refusing NaN and Infinity.
+
+    ``JSONEncoder.encode`` makes a new C encoder on every call, which is most of its cost for
+    a small payload (2.5 µs against 0.35 µs); this one is made once. Without the circular
+    reference check: a value that contains itself recurses until ``RecursionError``, which
+    ``encode`` reports as too deep. Falls back to ``JSONEncoder`` where json has no C encoder.
+    """
+    slow = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return slow
+    try:
+        chunks = make(
+            None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        )
+        if "".join(chunks({"a": [1, 2.5, "é", None]}, 0)) != '{"a":[1,2.5,"é",null]}':
+            return slow
+    except TypeError:  # another signature than this Python's json was written for
+        return slow
+
+    def fast(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return fast
+
+
+_encode_text = _make_encoder()
+
+
 def depth(text: str, at_most: int) -> int:
     """How deeply ``text`` (JSON) nests lists and objects, when more than ``at_most``; else
     any number up to ``at_most``. Cheap for the usual small value: it counts brackets first
@@ -55,7 +89,7 @@ def encode(value: JSON, what: str, max_bytes: int, max_depth: int) -> str:
     """``value`` as compact JSON text; ``InvalidJob`` (naming ``what``) for NaN/Infinity, a
     type JSON lacks, a lone surrogate, more than ``max_bytes`` or ``max_depth`` levels."""
     try:
-        text = _ENCODER.encode(value)
+        text = _encode_text(value)
     except (TypeError, ValueError) as exc:
         raise InvalidJob(f"{what} is not JSON: {exc}") from None
     except RecursionError:
