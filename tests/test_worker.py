@@ -146,6 +146,18 @@ def test_a_worker_restarted_under_the_same_id_says_what_its_predecessor_left(
 
 
 @pytest.mark.slow
+def test_a_fresh_worker_with_jobs_waiting_says_nothing_of_a_predecessor(
+    queue: durq.JobQueue, workers: Workers
+) -> None:
+    jobs = queue.enqueue_many([{"n": n} for n in range(20)])
+    proc = workers.start("--handler", "handlers:ok", "--worker-id", "host:consumer-01")
+    wait_for(lambda: all(queue.get(j.id).state == "succeeded" for j in jobs), "the jobs")
+    proc.send_signal(signal.SIGTERM)
+    code, log = finish(proc)
+    assert code == 0 and "restarted" not in log and "also used by" not in log
+
+
+@pytest.mark.slow
 def test_two_live_workers_given_one_id_are_told_to_use_their_own(
     queue: durq.JobQueue, workers: Workers
 ) -> None:

@@ -170,7 +170,6 @@ class Worker:
         # Report to the workers registry well within the time after which it drops a worker.
         self._registry_interval = min(5.0, queue.settings.worker_stale_after / 3)
         self._next_registration = 0.0
-        self._registered_once = False
 
     # -- starting and stopping -------------------------------------------------------------
 
@@ -212,6 +211,7 @@ class Worker:
             self.grace,
             self.runner.name,
         )
+        self._meet_predecessor()
         waker = threading.Thread(target=self._wake_on_changes, name="durq-waker", daemon=True)
         waker.start()
         try:
@@ -570,13 +570,20 @@ class Worker:
 
     # -- the workers registry ----------------------------------------------------------------
 
-    def _register(self) -> None:
-        if not self._registered_once:
-            # Before this process's own entry replaces the earlier one's.
+    def _meet_predecessor(self) -> None:
+        """Say what an earlier process with this worker id left behind: before the first
+        claim (whose jobs would look like the predecessor's) and before this process's own
+        registration replaces the earlier one's. Only a note: an unreachable database skips it.
+        """
+        try:
             said = predecessor.note(self.queue, self.worker_id, socket.gethostname(), os.getpid())
-            if said is not None:
-                log.warning("%s", said)
-            self._registered_once = True
+        except DurqError as exc:
+            log.debug("worker %s: no word on an earlier process: %s", self.worker_id, exc)
+            return
+        if said is not None:
+            log.warning("%s", said)
+
+    def _register(self) -> None:
         self.queue.worker_heartbeat(
             self.worker_id, host=socket.gethostname(), pid=os.getpid(), queues=self.queues
         )
