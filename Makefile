@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The whole development toolchain (durq with every extra, pytest, ruff, mypy, …) in .venv.
 install: $(STAMP)
+	@echo "durq: .venv is ready; to put durq and its tools on your PATH: . .venv/bin/activate"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -37,33 +39,33 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 # --- running the system under Supervisor (deploy/supervisord.conf) --------------------------
-SUPERVISOR_CONF := deploy/supervisord.conf
 # Supervisor creates no directories; the config puts its socket, pid and logs here.
 RUN_DIRS := var/log var/run
+# The dashboard's port: `make run PORT=8001`. := and not ?=, so that a PORT in the environment
+# (hosting platforms and other tools set one) does not move the dashboard by surprise.
+PORT := 8000
+# The checks around supervisord live here: already running? port taken? did every program
+# reach RUNNING? It hands PORT to supervisord as $DURQ_PORT, which the config reads.
+DURQCTL := $(BIN)/python deploy/durqctl.py
 
 # Foreground: Ctrl-C makes supervisord send SIGTERM to every process and wait for the
-# workers' warm shutdown (stopwaitsecs in the config) before it exits.
+# workers' warm shutdown (stopwaitsecs in the config) before it exits. durqctl prints where
+# everything is, then execs supervisord -n in its place.
 run: $(STAMP)
 	@mkdir -p $(RUN_DIRS)
-	@echo "durq: starting the producer, the consumers and the dashboard under Supervisor ($(SUPERVISOR_CONF))"
-	@echo "  dashboard: http://127.0.0.1:8000"
-	@echo "  database:  $(CURDIR)/var/durq.db   (the demo ledger is in it too)"
-	@echo "  logs:      $(CURDIR)/var/log/*.log (supervisord: $(CURDIR)/var/supervisord.log)"
-	@echo "  watch:     DURQ_URL=sqlite:///$(CURDIR)/var/durq.db $(BIN)/durq stats --watch"
-	@echo "  stop:      Ctrl-C"
-	exec $(BIN)/supervisord -n -c $(SUPERVISOR_CONF)
+	@exec $(DURQCTL) run --port $(PORT)
 
-# Daemonised: the same processes in the background; `make status`, `make stop`.
+# Daemonised: the same processes in the background; returns once every program is RUNNING
+# (or has stopped them all again and says why). Then `make status`, `make stop`.
 start: $(STAMP)
 	@mkdir -p $(RUN_DIRS)
-	$(BIN)/supervisord -c $(SUPERVISOR_CONF)
-	@echo "durq: started; dashboard http://127.0.0.1:8000, logs in var/log/, 'make status', 'make stop'"
+	@$(DURQCTL) start --port $(PORT)
 
+# Without .venv nothing can be running (supervisord comes from it), and neither target should
+# install anything just to say so.
 status:
-	$(BIN)/supervisorctl -c $(SUPERVISOR_CONF) status
+	@if [ -x $(BIN)/python ]; then $(DURQCTL) status; else echo "durq is not running."; fi
 
 # Returns once supervisord has exited, i.e. after every worker's warm shutdown.
 stop:
-	@pid=$$(cat var/supervisord.pid 2>/dev/null); \
-	$(BIN)/supervisorctl -c $(SUPERVISOR_CONF) shutdown && \
-	while [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null; do sleep 0.5; done
+	@if [ -x $(BIN)/python ]; then $(DURQCTL) stop; else echo "durq is not running."; fi

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,3 +79,75 @@ def workers(queue_url: str, python_env: dict[str, str]) -> Iterator[worker_suppo
     started = worker_support.Workers(queue_url, env)
     yield started
     started.kill_all()
+
+
+# --- what `make test` runs without being told ---------------------------------------------------
+# PostgreSQL tests use $DURQ_TEST_POSTGRES_URL, else a local server if one answers
+# (pg_support.LOCAL); set the variable empty to leave them out. Browser tests need
+# /usr/bin/chromium (tests/dashboard/test_browser.py). Tests skipped for want of either are
+# counted at the end of the run, with the one command that runs them.
+POSTGRES_ENV = "DURQ_TEST_POSTGRES_URL"
+_found_postgres: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _found_postgres
+    # Only the main process looks: xdist's workers start after it and inherit its environment.
+    if hasattr(config, "workerinput") or POSTGRES_ENV in os.environ:
+        return
+    try:
+        import pg_support
+    except ImportError:  # no psycopg (a light install): the PostgreSQL tests skip
+        return
+    _found_postgres = pg_support.local_server()
+    if _found_postgres:
+        os.environ[POSTGRES_ENV] = _found_postgres
+
+
+def _skip_reasons(terminalreporter: pytest.TerminalReporter) -> Iterator[str]:
+    for report in terminalreporter.stats.get("skipped", []):
+        # (path, line, "Skipped: why"); a list when it came from an xdist worker.
+        longrepr = getattr(report, "longrepr", None)
+        if isinstance(longrepr, tuple | list) and len(longrepr) == 3:
+            yield str(longrepr[2])
+
+
+def _tests(n: int) -> str:
+    return f"{n} test{'s' if n != 1 else ''}"
+
+
+def _suite_lines(reasons: list[str]) -> list[str]:
+    """What to say about the optional suites, given the reasons of every skipped test."""
+    postgres = sum(POSTGRES_ENV in reason for reason in reasons)
+    browser = sum("chromium" in reason.lower() for reason in reasons)
+    lines = []
+    if _found_postgres:
+        lines.append(
+            f"PostgreSQL tests use {_found_postgres}: found running ({POSTGRES_ENV} is"
+            " unset; set it to use another server, or empty to leave them out)"
+        )
+    if postgres:
+        lines += [
+            f"{_tests(postgres)} skipped for want of PostgreSQL; to run them:",
+            f"    {POSTGRES_ENV}=postgresql://user@host:5432/db make test",
+        ]
+    if browser:
+        lines += [
+            f"{_tests(browser)} skipped for want of Chromium (/usr/bin/chromium); to run them:",
+            "    apt-get install -y chromium && make test",
+        ]
+    return lines
+
+
+# A wrapper called first, so its lines come last: after pytest's short summary, just above
+# the final counts, where someone who ran `make test` looks.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None]:
+    try:
+        return (yield)
+    finally:
+        lines = _suite_lines(list(_skip_reasons(terminalreporter)))
+        if lines:
+            terminalreporter.write_sep("=", "durq: optional suites")
+            for line in lines:
+                terminalreporter.write_line(line)

@@ -31,15 +31,33 @@ _template: str | None = None
 _serial = itertools.count()
 
 
+# The server the tests use when $DURQ_TEST_POSTGRES_URL is unset and this one answers: a local
+# PostgreSQL that lets its superuser in over TCP (trust, or a password from ~/.pgpass).
+LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def local_server() -> str | None:
+    """``LOCAL`` if a server answers there (as postgres, without a password) within 2 s.
+
+    The test session's start calls this (tests/conftest.py) when $DURQ_TEST_POSTGRES_URL is
+    unset, so that `make test` on a machine with PostgreSQL runs its tests without being told.
+    """
+    try:
+        # 2 s: libpq's shortest connect_timeout; a refused connection fails at once.
+        with psycopg.connect(LOCAL, connect_timeout=2):
+            return LOCAL
+    except psycopg.Error:
+        return None
+
+
 def server_url() -> str:
     """The test server's URL; skip without it (fail in CI, where it must be set)."""
     url = os.environ.get(ENV)
     if not url:
-        message = (
-            f"PostgreSQL tests need ${ENV}, e.g. postgresql://postgres@127.0.0.1:5432/postgres"
-        )
+        why = "it is empty" if ENV in os.environ else f"unset, and no server answered at {LOCAL}"
+        message = f"PostgreSQL tests need ${ENV} ({why}), e.g. postgresql://user@host:5432/db"
         if os.environ.get("CI"):
-            pytest.fail(f"{message} (it is unset in CI)")
+            pytest.fail(f"{message} (CI must set it)")
         pytest.skip(message)
     return url
 
@@ -80,10 +98,15 @@ def _drop_leftovers(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     for name in names:
         match = _NAME.match(str(name))
         if match and not _pid_alive(int(match.group(1))):
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name))
-            )
-            _drop(conn, str(name))
+            try:
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name))
+                )
+                _drop(conn, str(name))
+            except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectNotInPrerequisiteState):
+                # Another test process of this session is dropping it right now (a database
+                # being dropped is "invalid" until it is gone).
+                continue
 
 
 def template() -> str:

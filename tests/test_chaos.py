@@ -106,7 +106,9 @@ def test_kill_dash_nine_chaos_over_the_demo_ledger_applies_each_transfer_once(
     at any point, before, inside or after it, leave every transfer applied exactly once."""
     rng = random.Random(2911)
     transfers = [demo.transfer_payload(rng) for _ in range(300)]
-    jobs = queue.enqueue_many(transfers, max_attempts=50)
+    # Failed attempts come back within half a second, however many there were.
+    fast_retry = durq.RetryPolicy(base=0.05, cap=0.5)
+    jobs = queue.enqueue_many(transfers, max_attempts=50, retry=fast_retry)
     workers.env.update(DURQ_DEMO_WORK="0.2", DURQ_DEMO_FAIL_RATE="0.1")
     args = ("--handler", "durq.demo:apply_transfer", "--concurrency", "2", "--lease", "1")
 

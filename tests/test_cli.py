@@ -224,7 +224,7 @@ def test_jobs_list_pages_with_before(run: Run, queue: durq.JobQueue) -> None:
     assert [d["id"] for d in page] == [ids[2], ids[1]]
 
 
-def test_jobs_list_empty(run: Run) -> None:
+def test_jobs_list_empty(run: Run, queue: durq.JobQueue) -> None:
     result = run("jobs", "list")
     assert (result.exit_code, result.stdout.strip()) == (0, "no jobs")
     assert json.loads(run("jobs", "list", "--json").stdout) == []
@@ -237,7 +237,7 @@ def test_jobs_list_usage_errors_exit_2(run: Run, args: list[str]) -> None:
     assert "Usage:" in result.stderr
 
 
-def test_jobs_list_bad_queue_name_is_an_error(run: Run) -> None:
+def test_jobs_list_bad_queue_name_is_an_error(run: Run, queue: durq.JobQueue) -> None:
     result = run("jobs", "list", "--queue", "no spaces")
     assert result.exit_code == 1
     assert "bad queue name" in error_line(result)
@@ -265,10 +265,14 @@ def test_jobs_show_markup_in_payload_is_shown_as_text(run: Run, queue: durq.JobQ
     assert "[bold]not markup[/bold]" in run("jobs", "show", job.id).stdout
 
 
-def test_jobs_show_unknown_id(run: Run) -> None:
+def test_jobs_show_unknown_id(run: Run, queue: durq.JobQueue, queue_url: str) -> None:
+    where = queue_url.removeprefix("sqlite:///")
+    result = run("jobs", "show", "0000abcd")
+    assert result.exit_code == 1
+    assert error_line(result) == f"error: no job's id starts 0000abcd in {where}"
     result = run("jobs", "show", "nope")
     assert result.exit_code == 1
-    assert error_line(result) == "error: no job nope"
+    assert "'nope' is not a job id or the start of one" in error_line(result)
 
 
 # -- resubmit / cancel / delete --------------------------------------------------------------
@@ -293,13 +297,17 @@ def test_resubmit_wrong_state(run: Run, queue: durq.JobQueue) -> None:
     assert queue.get(job.id) == job
 
 
-def test_resubmit_with_one_bad_id_changes_nothing(run: Run, queue: durq.JobQueue) -> None:
+def test_resubmit_with_one_bad_id_changes_nothing(
+    run: Run, queue: durq.JobQueue, queue_url: str
+) -> None:
     good = make_job(queue, "unprocessable")
     queued = make_job(queue, "queued")
-    result = run("jobs", "resubmit", good.id, "missing", queued.id)
+    result = run("jobs", "resubmit", good.id, "0000abcd", queued.id, "missing")
     assert result.exit_code == 1
+    where = queue_url.removeprefix("sqlite:///")
     assert result.stderr.splitlines() == [
-        "error: no job missing",
+        f"error: no job's id starts 0000abcd in {where}",
+        "error: 'missing' is not a job id or the start of one (4 to 36 hex digits and dashes)",
         f"error: cannot resubmit job {queued.id}: it is queued",
         "error: nothing was changed",
     ]
@@ -409,10 +417,12 @@ def test_delete(run: Run, queue: durq.JobQueue) -> None:
     assert run("jobs", "delete").exit_code == 2
 
 
-def test_delete_unknown_id(run: Run) -> None:
-    result = run("jobs", "delete", "nope")
+def test_delete_unknown_id(run: Run, queue: durq.JobQueue) -> None:
+    done = make_job(queue, "succeeded")
+    result = run("jobs", "delete", "0000abcd")
     assert result.exit_code == 1
-    assert error_line(result) == "error: no job nope"
+    assert error_line(result).startswith("error: no job's id starts 0000abcd in ")
+    assert queue.get(done.id) == done
 
 
 # -- purge and durations ---------------------------------------------------------------------
@@ -483,7 +493,7 @@ def test_queues_pause_and_resume_show_in_queues_list(run: Run, queue: durq.JobQu
     assert "paused" not in run("queues", "list").stdout
 
 
-def test_queues_bad_name_and_empty(run: Run) -> None:
+def test_queues_bad_name_and_empty(run: Run, queue: durq.JobQueue) -> None:
     assert run("queues", "list").stdout.strip() == "no queues yet"
     result = run("queues", "pause", "bad name")
     assert result.exit_code == 1
@@ -492,8 +502,9 @@ def test_queues_bad_name_and_empty(run: Run) -> None:
     assert run("queues", "pause").exit_code == 2
 
 
-def test_workers(run: Run, queue: durq.JobQueue) -> None:
-    assert run("workers").stdout.strip() == "no workers"
+def test_workers(run: Run, queue: durq.JobQueue, queue_url: str) -> None:
+    where = queue_url.removeprefix("sqlite:///")
+    assert run("workers").stdout.splitlines() == [f"database: {where}", "no workers"]
     assert json.loads(run("workers", "--json").stdout) == []
     queue.worker_heartbeat("host-a:42", host="host-a", pid=42, queues=["mail", "sms"])
     table = run("workers").stdout
@@ -640,7 +651,7 @@ def test_import_bad_line_imports_nothing(
 
 
 def test_unreachable_database(run: Run) -> None:
-    result = run("stats", db="sqlite:////nonexistent/dir/x.db")
+    result = run("enqueue", "1", db="sqlite:////nonexistent/dir/x.db")
     assert result.exit_code == 1
     assert "/nonexistent/dir does not exist" in error_line(result)
     assert not Path("/nonexistent/dir").exists()
@@ -675,18 +686,21 @@ def test_db_from_the_environment(queue_url: str, queue: durq.JobQueue) -> None:
     assert queue.get(result.stdout.strip()).payload == 7
 
 
-def test_debug_shows_the_traceback(queue_url: str, python_env: dict[str, str]) -> None:
+def test_debug_shows_the_traceback(
+    queue_url: str, queue: durq.JobQueue, python_env: dict[str, str]
+) -> None:
     base = [sys.executable, "-m", "durq", "--db", queue_url]
-    plain = subprocess.run([*base, "jobs", "show", "nope"], env=python_env, capture_output=True)
+    plain = subprocess.run([*base, "jobs", "show", "0000abcd"], env=python_env, capture_output=True)
     assert plain.returncode == 1
-    assert plain.stderr.decode() == "error: no job nope\n"
+    where = queue_url.removeprefix("sqlite:///")
+    assert plain.stderr.decode() == f"error: no job's id starts 0000abcd in {where}\n"
     debug = subprocess.run(
-        [*base, "--debug", "jobs", "show", "nope"], env=python_env, capture_output=True
+        [*base, "--debug", "jobs", "show", "0000abcd"], env=python_env, capture_output=True
     )
     assert debug.returncode == 1
     err = debug.stderr.decode()
     assert "Traceback (most recent call last)" in err
-    assert "durq.errors.JobNotFound: no job nope" in err
+    assert "durq.errors.JobNotFound: no job's id starts 0000abcd" in err
 
 
 def test_unknown_command_is_a_usage_error(run: Run) -> None:

@@ -155,7 +155,9 @@ def test_dashboard_stops_cleanly_on_a_signal(
 ) -> None:
     # Supervisor stops it with SIGTERM, a terminal with Ctrl-C: either way exit 0, quietly.
     port = free_port()
-    command = [sys.executable, "-m", "durq", "--db", f"sqlite:///{tmp_path}/q.db"]
+    url = f"sqlite:///{tmp_path}/q.db"
+    durq.connect(url).close()  # the dashboard never creates a database
+    command = [sys.executable, "-m", "durq", "--db", url]
     dashboard = subprocess.Popen(
         [*command, "dashboard", "--port", str(port)],
         env=python_env,

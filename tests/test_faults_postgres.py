@@ -17,7 +17,7 @@ import pytest
 import durq
 from durq import JobState, Outcome
 from pg_cluster import Bouncer, Cluster
-from worker_support import Workers, finish, wait_for
+from worker_support import Workers, finish, log_of, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("pg-faults")]
 
@@ -170,3 +170,56 @@ def test_pgbouncer_drains_two_thousand_jobs(
     finally:
         workers.kill_all()
         bouncer.stop()
+
+
+def test_a_worker_told_to_stop_during_an_outage_leaves_after_its_grace(
+    cluster: Cluster, url: str, started: Workers
+) -> None:
+    with durq.connect(url) as q:
+        jobs = q.enqueue_many([{"seconds": 0.2} for _ in range(400)])
+    proc = started.start(
+        "--handler", "handlers:sleeps", "--concurrency", "4", "--lease", "3", "--grace", "1"
+    )
+    with durq.connect(url) as q:
+        wait_for(lambda: count_done(q) >= 8, "the drain to get going", timeout=60)
+    cluster.stop()
+    try:
+        # Its tasks end, their outcomes wait in memory for a database that is away.
+        wait_for(lambda: "the database is unavailable" in log_of(proc), "the outage")
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        code, log = finish(proc, timeout=30)  # it must not wait for the database
+    finally:
+        cluster.start()
+    assert code == 0, log
+    assert "database unavailable" in log and "outcomes unwritten" in log, log
+    assert "error connecting in" not in log  # the pool's own noise, once per try
+    # What it could not write runs again, once its lease has run out.
+    again = started.start("--handler", "handlers:sleeps", "--concurrency", "8")
+    with durq.connect(url) as q:
+        wait_for(lambda: all_succeeded(q, jobs), "the drain to finish", timeout=120)
+        each_job_succeeded_once(q, jobs)
+    stop_all([again])
+
+
+def test_a_long_outage_ends_for_the_worker_soon_after_the_server_is_back(
+    cluster: Cluster, url: str, started: Workers
+) -> None:
+    proc = started.start("--handler", "handlers:sleeps", "--concurrency", "2")
+    with durq.connect(url) as q:
+        first = q.enqueue({"seconds": 0})
+        wait_for(lambda: all_succeeded(q, [first]), "a first job")
+    cluster.stop()
+    time.sleep(35)  # long enough for a connection pool's own retries to back off far apart
+    cluster.start()
+    back = time.monotonic()
+    with durq.connect(url) as q:
+        job = q.enqueue({"seconds": 0})
+        # A worker that retried only through its pool would wait for the pool's next try,
+        # up to half a minute away; a fresh pool connects at the worker's next retry.
+        wait_for(lambda: all_succeeded(q, [job]), "the job after the outage", timeout=60)
+    took = time.monotonic() - back
+    (log,) = stop_all([proc])
+    assert took < 20, f"the worker took {took:.0f}s to notice the database was back\n{log}"
+    assert log.count("the database is unavailable") == 1, log
+    assert "error connecting in" not in log

@@ -49,18 +49,16 @@ def _free_port() -> int:
         return port
 
 
-def _speedups(port: int) -> list[tuple[str, str, int]]:
-    """(text in the real config, replacement, how many times it must occur there)."""
-    return [
-        ("produce --interval 0.2", "produce --interval 0.05", 1),
-        ("--grace 30", "--grace 5 --lease 2", 1),
-        ("stopwaitsecs=40", f"stopwaitsecs={STOPWAITSECS}", 3),
-        ("--port 8000", f"--port {port}", 1),
-    ]
+# (text in the real config, replacement, how many times it must occur there).
+SPEEDUPS = [
+    ("produce --interval 0.2", "produce --interval 0.05", 1),
+    ("--grace 30", "--grace 5 --lease 2", 1),
+    ("stopwaitsecs=40", f"stopwaitsecs={STOPWAITSECS}", 3),
+]
 
 
-def _test_config(text: str, port: int) -> str:
-    for old, new, count in _speedups(port):
+def _test_config(text: str) -> str:
+    for old, new, count in SPEEDUPS:
         assert text.count(old) == count, f"deploy/supervisord.conf: expected {old!r} {count}x"
         text = text.replace(old, new)
     return text
@@ -184,9 +182,7 @@ def system(python_env: dict[str, str]) -> Iterator[System]:
     # which a pytest tmp_path under xdist may not.
     root = Path(tempfile.mkdtemp(prefix="durq-sv-"))
     (root / "deploy").mkdir()
-    (root / "deploy" / "supervisord.conf").write_text(
-        _test_config(CONFIG.read_text(), _free_port())
-    )
+    (root / "deploy" / "supervisord.conf").write_text(_test_config(CONFIG.read_text()))
     # The config runs %(here)s/../.venv/bin/durq; here that is this interpreter's durq.
     durq = root / ".venv" / "bin" / "durq"
     durq.parent.mkdir(parents=True)
@@ -198,7 +194,10 @@ def system(python_env: dict[str, str]) -> Iterator[System]:
     # Some attempts fail at random, so the retries are part of the run; with five attempts
     # a job that fails for good is a one-in-three-million event. Jobs that take a while keep
     # the consumers busy, so a SIGKILL or a shutdown often lands in the middle of one.
-    env = dict(python_env, DURQ_DEMO_FAIL_RATE="0.05", DURQ_DEMO_WORK="0.2")
+    # The dashboard's port comes from the environment, as `make run` gives it (PORT).
+    env = dict(
+        python_env, DURQ_DEMO_FAIL_RATE="0.05", DURQ_DEMO_WORK="0.2", DURQ_PORT=str(_free_port())
+    )
     sv = System(root, env)
     yield sv
     if sv.proc is not None and sv.proc.poll() is None:

@@ -160,6 +160,46 @@ def test_cancelling_a_running_job_stops_its_task(app: durq.App) -> None:
         assert [a.outcome for a in app.queue.attempts(job.id)] == [Outcome.CANCELLED]
 
 
+def test_a_cancelled_thread_task_that_goes_on_is_let_go(
+    app: durq.App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A thread cannot be interrupted: a task that ignores the cancel runs on. The worker
+    says so once, calls no hook for it, and does not wait for it when it stops."""
+    started, release = threading.Event(), threading.Event()
+    hooked: list[str] = []
+    app.on_success(lambda job, value: hooked.append("success"))
+    app.on_failure(lambda job, error: hooked.append("failure"))
+
+    @app.task
+    def stubborn() -> str:
+        started.set()
+        release.wait(60)  # deaf to cancel_requested()
+        return "too late"
+
+    job = stubborn.enqueue()
+    worker = embedded(app.queue, app, concurrency=2, lease=0.6, grace=0.5)
+    thread = threading.Thread(target=worker.run)
+    with caplog.at_level("INFO", logger="durq.worker"):
+        thread.start()
+        started.wait(30)
+        app.queue.cancel(job.id)
+        time.sleep(2)  # three lease renewals go by
+        worker.stop()
+        thread.join(timeout=30)
+        stopped = not thread.is_alive()
+        release.set()  # let the thread end, now the worker has gone
+        time.sleep(0.2)
+
+    assert stopped, "the worker waited for a cancelled task"
+    cancelled_lines = [
+        r for r in caplog.records if job.id in r.getMessage() and "cancelled" in r.getMessage()
+    ]
+    assert len(cancelled_lines) == 1, [r.getMessage() for r in cancelled_lines]
+    assert cancelled_lines[0].levelname == "WARNING"
+    assert hooked == []
+    assert app.queue.get(job.id).state is JobState.CANCELLED
+
+
 def test_an_embedded_worker_starts_and_stops_without_signal_handlers(
     queue: durq.JobQueue,
 ) -> None:

@@ -63,6 +63,12 @@ class Workers:
 _LOGS: dict[int, Path] = {}  # a worker process's pid -> its log file
 
 
+def log_of(proc: subprocess.Popen[str]) -> str:
+    """What a worker has written so far (stdout and stderr)."""
+    log = _LOGS.get(proc.pid)
+    return log.read_text() if log is not None and log.exists() else ""
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 30.0) -> tuple[int, str]:
     """Wait for a worker to exit; its exit code and what it wrote (stdout and stderr)."""
     code = proc.wait(timeout=timeout)

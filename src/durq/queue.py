@@ -14,7 +14,7 @@ import abc
 import dataclasses
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -37,6 +37,8 @@ from durq.retry import RetryPolicy
 from durq.storage import Changed, ClaimRequest, KeyHeld, NewJobs, QueueCounts, Settlement
 
 DEFAULT_LEASE = 30.0
+# Told how many more jobs a bulk action has gone through, after each batch (a progress bar).
+Progress = Callable[[int], None]
 MAX_CLAIM = 1000  # jobs one claim may take: a worker's slots, far below any backend's limits
 
 
@@ -120,8 +122,9 @@ class JobQueue(abc.ABC):
         on the queue's file): the job is written in the transaction it has open, and exists
         exactly when that transaction commits; nothing is committed here.
         """
-        new = self._new_jobs([payload], queue, priority, delay, max_attempts, timeout, task, retry)
-        new = dataclasses.replace(new, dedupe_key=validation.dedupe_key(dedupe_key))
+        new = self._new_jobs(
+            [payload], queue, priority, delay, max_attempts, timeout, task, retry, dedupe_key
+        )
         if connection is not None:
             return self._insert_external(connection, new)[0]
         return self._insert(new)[0]
@@ -164,8 +167,9 @@ class JobQueue(abc.ABC):
     ) -> Job:
         """``enqueue`` in the open transaction of the application's async connection (a
         psycopg ``AsyncConnection``)."""
-        new = self._new_jobs([payload], queue, priority, delay, max_attempts, timeout, task, retry)
-        new = dataclasses.replace(new, dedupe_key=validation.dedupe_key(dedupe_key))
+        new = self._new_jobs(
+            [payload], queue, priority, delay, max_attempts, timeout, task, retry, dedupe_key
+        )
         return (await self._insert_external_async(connection, new))[0]
 
     def complete_in(self, connection: Any, job: Job, result: JSON = None) -> Job:
@@ -218,6 +222,7 @@ class JobQueue(abc.ABC):
         timeout: object,
         task: object,
         retry: object,
+        dedupe_key: object = None,
     ) -> NewJobs:
         """The checked, encoded jobs of one enqueue call (every check before any write)."""
         validation.job_options(queue, priority, delay, max_attempts, timeout)
@@ -236,9 +241,10 @@ class JobQueue(abc.ABC):
             timeout=float(timeout),  # type: ignore[arg-type]
             task=task,  # type: ignore[arg-type]
             retry=retry,
+            dedupe_key=validation.dedupe_key(dedupe_key),
         )
 
-    def import_jobs(self, jobs: Iterable[Job]) -> int:
+    def import_jobs(self, jobs: Iterable[Job], *, progress: Progress | None = None) -> int:
         """Store jobs exported from another durq queue, keeping their ids, in one transaction.
 
         For moving queues between backends (``durq export`` / ``durq import``). Only
@@ -246,12 +252,17 @@ class JobQueue(abc.ABC):
         A job whose id is already stored, or whose dedupe key a live job holds, is skipped, so
         an import can safely be repeated. ``last_error`` and the attempt history stay behind.
         Returns how many were added.
+
+        ``progress``, if given, is called as the jobs are written, with how many more were
+        gone through (added or skipped); nothing is committed until the last of them.
         """
         checked = []
         for job in jobs:
             validation.importable(job)
+            if not job.id.islower():  # stored in the canonical lowercase form ids are made in
+                job = dataclasses.replace(job, id=job.id.lower())
             checked.append((job, self._encode(job.payload, "payload")))
-        return self._import(checked) if checked else 0
+        return self._import(checked, progress or _unwatched) if checked else 0
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -538,29 +549,43 @@ class JobQueue(abc.ABC):
         and the worker stops the task when it next renews its leases."""
         return _done(job_id, self._cancel(str(job_id)), "cancel")
 
-    def resubmit_all(self, state: JobState | str, queue: str | None = None) -> int:
+    def resubmit_all(
+        self, state: JobState | str, queue: str | None = None, *, progress: Progress | None = None
+    ) -> int:
         """``resubmit`` every job in ``state`` (a finished state), optionally of one queue.
 
         Works in bounded batches, each its own transaction; returns how many were resubmitted.
-        Jobs that a live job's dedupe key blocks are left as they are.
+        Jobs that a live job's dedupe key blocks are left as they are. ``progress``, if given,
+        is called after each batch commits with how many it resubmitted.
         """
         chosen = _bulk_state(state, queue, FINISHED_STATES)
-        return self._resubmit_all(chosen, None if queue is None else str(queue))
+        where = None if queue is None else str(queue)
+        return self._resubmit_all(chosen, where, progress or _unwatched)
 
-    def cancel_all(self, state: JobState | str, queue: str | None = None) -> int:
+    def cancel_all(
+        self, state: JobState | str, queue: str | None = None, *, progress: Progress | None = None
+    ) -> int:
         """``cancel`` every job in ``state`` (``queued``, ``running`` or ``unprocessable``),
-        in batches."""
+        in batches; ``progress`` as ``resubmit_all``'s."""
         chosen = _bulk_state(state, queue, CANCELLABLE_STATES)
-        return self._cancel_all(chosen, None if queue is None else str(queue))
+        where = None if queue is None else str(queue)
+        return self._cancel_all(chosen, where, progress or _unwatched)
 
     def delete(self, job_id: str) -> None:
         """Delete a finished job and its history; ``InvalidState`` for a queued or running one."""
         _done(job_id, self._delete(str(job_id)), "delete")
 
-    def purge(self, older_than: timedelta, states: Iterable[JobState | str] | None = None) -> int:
+    def purge(
+        self,
+        older_than: timedelta,
+        states: Iterable[JobState | str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> int:
         """Delete finished jobs last updated more than ``older_than`` ago, in bounded batches
         (each its own short transaction, so workers are never blocked for long); ``states``
-        narrows which finished states (default: all three). Returns how many were deleted."""
+        narrows which finished states (default: all three). Returns how many were deleted.
+        ``progress``, if given, is called after each batch commits with how many it deleted."""
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise InvalidJob(f"older_than must be a timedelta of zero or more, not {older_than!r}")
         chosen = sorted(FINISHED_STATES)
@@ -569,7 +594,8 @@ class JobQueue(abc.ABC):
         for state in chosen:
             if state not in FINISHED_STATES:
                 raise InvalidState(f"purge deletes only finished jobs, not {state} ones")
-        return self._purge(older_than.total_seconds(), list(dict.fromkeys(chosen)))
+        unique = list(dict.fromkeys(chosen))
+        return self._purge(older_than.total_seconds(), unique, progress or _unwatched)
 
     def pause(self, queue: str) -> None:
         """Stop claims from ``queue``; its jobs stay as they are. Enqueue still works."""
@@ -677,10 +703,11 @@ class JobQueue(abc.ABC):
         store nothing and return ``None``."""
 
     @abc.abstractmethod
-    def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
+    def _import(self, jobs: Sequence[tuple[Job, str]], progress: Progress) -> int:
         """Store (job, encoded payload) pairs as queued jobs with their ids, attempts, times
         and options, in one transaction, registering their queues; skip any whose id is
-        stored or whose dedupe key a live job holds. How many were added."""
+        stored or whose dedupe key a live job holds. How many were added. Tell ``progress``
+        how many pairs were gone through as the writing goes on."""
 
     @abc.abstractmethod
     def _claim(self, request: ClaimRequest) -> list[Job]:
@@ -767,18 +794,20 @@ class JobQueue(abc.ABC):
     def _delete(self, job_id: str) -> Changed:
         """Delete the job and its attempt history if it is finished; returns it as it was."""
 
+    # The bulk actions tell ``progress`` how many jobs each batch changed, once it committed.
+
     @abc.abstractmethod
-    def _resubmit_all(self, state: JobState, queue: str | None) -> int:
+    def _resubmit_all(self, state: JobState, queue: str | None, progress: Progress) -> int:
         """``_resubmit`` every job in the finished ``state`` (of ``queue``), in bounded
         batches each its own transaction, leaving those a live dedupe key blocks. How many."""
 
     @abc.abstractmethod
-    def _cancel_all(self, state: JobState, queue: str | None) -> int:
+    def _cancel_all(self, state: JobState, queue: str | None, progress: Progress) -> int:
         """``_cancel`` every job in the cancellable ``state`` (of ``queue``), in bounded
         batches each its own transaction. How many."""
 
     @abc.abstractmethod
-    def _purge(self, older_than: float, states: Sequence[JobState]) -> int:
+    def _purge(self, older_than: float, states: Sequence[JobState], progress: Progress) -> int:
         """Delete the jobs of the finished ``states`` not updated for ``older_than`` seconds,
         with their history, in bounded batches each its own transaction. How many."""
 
@@ -860,6 +889,10 @@ class JobInsights(abc.ABC):
 
 
 # -- checks and answers shared by the public methods -----------------------------------------
+
+
+def _unwatched(done: int) -> None:
+    """The progress callback of a bulk action no one watches."""
 
 
 def _lease(lease: object) -> float:

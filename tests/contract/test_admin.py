@@ -155,6 +155,12 @@ def test_workers_registry(queue: durq.JobQueue) -> None:
     queue.complete(claimed)
     assert {w.id: w.current_job_id for w in queue.workers()} == {"w1": None, "w2": None}
 
+    # Restarted under the same id (another process): a new start, not the old one's.
+    time.sleep(0.01)
+    queue.worker_heartbeat("w1", host="box-1", pid=4343, queues=["a", "b"])
+    restarted = {w.id: w for w in queue.workers()}["w1"]
+    assert restarted.pid == 4343 and restarted.started_at > w1.started_at
+
     queue.worker_stopped("w1")
     assert [w.id for w in queue.workers()] == ["w2"]
     assert queue.stats()["workers"] == 1

@@ -33,6 +33,20 @@ def make_succeeded(queue: durq.JobQueue, payload: object, name: str = "default")
     return queue.complete(claimed, {"echo": payload, "html": "<i>result</i>"})
 
 
+def make_recovered(
+    queue: durq.JobQueue, payload: object, name: str = "default"
+) -> tuple[durq.Job, durq.Job]:
+    """A job that failed once and succeeded when retried: as it waited for its retry, and as
+    it ended (``last_error`` still holds the failure)."""
+    queue.enqueue(payload, queue=name, retry=durq.RetryPolicy(base=0))
+    first = queue.claim("worker-a", [name])
+    assert first is not None
+    retrying = queue.fail(first, "Traceback (most recent call last):\nOSError: ledger busy")
+    second = queue.claim("worker-a", [name])
+    assert second is not None and second.id == first.id
+    return retrying, queue.complete(second, {"applied": True})
+
+
 def make_scene(queue: durq.JobQueue) -> Scene:
     succeeded = make_succeeded(queue, {"n": 1})
     unprocessable = make_unprocessable(queue, {"to": "a@example.org"})

@@ -81,7 +81,7 @@ def test_overview_shows_queues_counts_pause_state_and_chart(
     assert 'href="/jobs?state=unprocessable&amp;queue=mail">1</a>' in row.group(1)
     default = re.search(r'<tr data-queue="default">(.*?)</tr>', page.text, re.S)
     assert default is not None and "active" in default.group(1) and "Pause" in default.group(1)
-    assert '<svg class="chart"' in page.text
+    assert '<svg class="chart-plot"' in page.text
     assert "attempts finished per minute, last hour: 2" in page.text
     assert 'data-live="/partials/overview"' in page.text
     assert '<script src="/static/dashboard.js"' in page.text
@@ -601,6 +601,7 @@ def test_serve_runs_uvicorn_when_allowed(
     token: str | None,
     env: str | None,
     queue_url: str,
+    queue: durq.JobQueue,  # the database must exist: serve() never creates one
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if env is None:

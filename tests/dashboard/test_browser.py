@@ -6,85 +6,20 @@ a missing browser fails the tests, so they can never pass by not running.
 
 from __future__ import annotations
 
-import os
-import random
-import socket
-import threading
-import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 import durq
-from durq.backends import sqlite as sqlite_backend
-from durq.dashboard.app import create_app
 
+from .browsing import DOCS, WAIT_MS, Server, fill_an_hour
 from .scenes import XSS, Scene, make_scene
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
-WAIT_MS = 10_000
-
-
-def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); required in CI")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require_chromium()
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=WAIT_MS)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-class Server:
-    """The dashboard under uvicorn in a thread, on a free loopback port, with its own queue."""
-
-    def __init__(self, url: str, token: str | None = None) -> None:
-        self.queue = durq.connect(url)
-        app = create_app(self.queue, token, allowed_hosts={"127.0.0.1", "localhost"})
-        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-        self.queue.close()
+SCREENSHOT = DOCS / "dashboard.png"
 
 
 @pytest.fixture
@@ -256,39 +191,6 @@ def test_login_with_a_token(page: Any, sqlite_url: str, seeded: Any) -> None:
         assert page.evaluate("sessionStorage.getItem('durqLiveText')") is None
 
 
-class ShiftedClock(types.SimpleNamespace):
-    """``time`` as the SQLite backend sees it, ``offset`` seconds in the past: the work
-    below then lands across the last hour of the throughput chart."""
-
-    def __init__(self) -> None:
-        super().__init__(offset=0.0)
-
-    def time(self) -> float:
-        return time.time() - float(self.offset)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-def fill_an_hour(queue: durq.JobQueue, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real claims, completions and failures, each at a time in the last hour."""
-    clock = ShiftedClock()
-    monkeypatch.setattr(sqlite_backend, "time", clock)
-    rng = random.Random(5)
-    for minute in range(58, 0, -1):
-        clock.offset = minute * 60
-        n = rng.randint(4, 14)
-        queue.enqueue_many([{"account": f"acct-{i % 7}", "amount": i} for i in range(n)])
-        for i in range(n):
-            job = queue.claim(f"worker-{i % 3}")
-            assert job is not None
-            if rng.random() < 0.12:
-                queue.fail(job, "Traceback (most recent call last):\nTimeoutError: ledger busy")
-            else:
-                queue.complete(job, {"applied": True})
-    monkeypatch.undo()
-
-
 def test_screenshot_of_the_overview(
     page: Any, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,7 +205,7 @@ def test_screenshot_of_the_overview(
         queue.pause("reports")
         with Server(sqlite_url) as server:
             page.goto(server.base + "/")
-            page.locator("svg.chart rect.bar-succeeded").first.wait_for()
+            page.locator("svg.chart-plot rect.bar-succeeded").first.wait_for()
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000

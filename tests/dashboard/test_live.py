@@ -1,6 +1,7 @@
 """A real ``durq dashboard`` process under attack over real sockets: 150 MiB request bodies
-must be refused without the server's memory growing, bad tokens must stop it at start, and
-a Kubernetes-style token (with its trailing newline) must work as a Bearer header."""
+must be refused without the server's memory growing, bad tokens and a missing database must
+stop it at start, and a Kubernetes-style token (with its trailing newline) must work as a
+Bearer header."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+import durq
 
 pytestmark = pytest.mark.slow
 
@@ -45,9 +48,12 @@ class Live:
         return {k: int(v) for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M)}
 
 
+def live_db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/live.db"
+
+
 def dashboard_command(tmp_path: Path, *args: str) -> list[str]:
-    db = f"sqlite:///{tmp_path}/live.db"
-    return [sys.executable, "-m", "durq", "--db", db, "dashboard", *args]
+    return [sys.executable, "-m", "durq", "--db", live_db(tmp_path), "dashboard", *args]
 
 
 def wait_for_port(process: subprocess.Popen[bytes], log: Path) -> int:
@@ -65,6 +71,7 @@ def wait_for_port(process: subprocess.Popen[bytes], log: Path) -> int:
 def live(tmp_path: Path, python_env: dict[str, str]) -> Iterator[Live]:
     # The token as a mounted Kubernetes secret hands it over: with a trailing newline.
     env = {**python_env, "DURQ_DASHBOARD_TOKEN": TOKEN + "\n"}
+    durq.connect(live_db(tmp_path)).close()  # the dashboard never creates its database
     log = tmp_path / "dashboard.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -255,3 +262,23 @@ def test_blank_and_short_tokens_stop_the_dashboard_at_start(
             f"error: refusing a dashboard token of {stripped} characters (surrounding "
             "whitespace not counted): use at least 16, e.g. $(openssl rand -hex 24)"
         )
+
+
+def test_a_missing_database_stops_the_dashboard_before_it_listens(
+    tmp_path: Path, python_env: dict[str, str]
+) -> None:
+    # A mistyped --db: one line and exit 1, and no empty database left behind. Nothing but
+    # that line on stderr: uvicorn, which logs "Started server process" there, never ran.
+    env = {k: v for k, v in python_env.items() if k != "DURQ_DASHBOARD_TOKEN"}
+    result = subprocess.run(
+        dashboard_command(tmp_path, "--port", "0"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    path = tmp_path / "live.db"
+    assert result.stderr == f"error: no durq database at {path}; set DURQ_URL or --db\n"
+    assert list(tmp_path.iterdir()) == []

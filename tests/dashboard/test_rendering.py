@@ -1,16 +1,22 @@
-"""The pieces that turn queue data into HTML: the SVG chart and the human-readable times."""
+"""The pieces that turn queue data into HTML: the chart, the human-readable times, which
+error is current, and how the database is named."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from durq.dashboard.charts import throughput_svg
-from durq.dashboard.rendering import allowed_actions, first_line, format_seconds
+import durq
+from durq.dashboard.charts import throughput_chart
+from durq.dashboard.rendering import allowed_actions, current_error, first_line, format_seconds
 from durq.dashboard.security import safe_next
+from durq.dashboard.where import database_label
 from durq.job import JobState
+
+from .scenes import make_recovered
 
 
 def test_throughput_chart_stacks_outcomes_per_step() -> None:
@@ -21,12 +27,11 @@ def test_throughput_chart_stacks_outcomes_per_step() -> None:
         (start + timedelta(minutes=1), empty),
         (start + timedelta(minutes=2), {**empty, "lost": 2}),
     ]
-    svg = str(throughput_svg(steps))
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    chart = str(throughput_chart(steps))
+    svg = chart[chart.index("<svg") : chart.index("</svg>") + 6]
     assert svg.count('class="bar-succeeded"') == 1 and svg.count('class="bar-lost"') == 1
     assert "<title>03:04 UTC: 3 succeeded, 1 failed</title>" in svg
     assert "<title>03:05 UTC: nothing finished</title>" in svg
-    assert ">5</text>" in svg  # the axis top: 4 rounded up to a round number
     heights = {
         cls: float(h)
         for cls, h in re.findall(
@@ -34,10 +39,34 @@ def test_throughput_chart_stacks_outcomes_per_step() -> None:
         )
     }
     assert heights["succeeded"] == pytest.approx(3 * heights["failed"], rel=0.01)
+    # The labels are HTML, outside the stretched SVG, so they keep their size on a phone:
+    # the axis top (4 rounded up to a round number), 0, and the first and last minute.
+    assert "<text" not in svg and 'preserveAspectRatio="none"' in svg
+    labels = re.findall(r'<span class="label">([^<]*)</span>', chart)
+    assert labels == ["5", "0", "03:04", "03:06 UTC"]
 
 
 def test_throughput_chart_without_steps() -> None:
-    assert "<rect" not in str(throughput_svg([]))
+    chart = str(throughput_chart([]))
+    assert "<rect" not in chart
+    assert re.findall(r'<span class="label">([^<]*)</span>', chart) == ["1", "0"]
+
+
+def test_a_succeeded_job_has_no_current_error(queue: durq.JobQueue) -> None:
+    retrying, done = make_recovered(queue, {"n": 1})
+    assert retrying.last_error is not None and current_error(retrying) == retrying.last_error
+    assert done.last_error == retrying.last_error  # kept from the failed attempt
+    assert current_error(done) is None
+
+
+def test_database_label_names_the_file_or_the_server_never_a_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert database_label("sqlite:///var/durq.db") == str(tmp_path / "var" / "durq.db")
+    assert database_label("sqlite:////srv/q.db?synchronous=normal") == "/srv/q.db"
+    label = database_label("postgresql://ops:hunter2-secret@db.example:6543/jobs?sslmode=require")
+    assert label == "ops@db.example:6543/jobs"
 
 
 @pytest.mark.parametrize(

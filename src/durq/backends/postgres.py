@@ -43,7 +43,7 @@ from durq.backends.postgres_connection import (
 )
 from durq.errors import BackendError, InvalidJob
 from durq.job import FINISHED_STATES, Attempt, Job, JobState, Outcome, WorkerInfo
-from durq.queue import JobInsights, JobQueue, QueueSettings
+from durq.queue import JobInsights, JobQueue, Progress, QueueSettings
 
 __all__ = ["PostgresQueue", "describe_url"]
 
@@ -198,7 +198,7 @@ class PostgresQueue(JobQueue, JobInsights):
             current = await (await cursor.execute(Q["state_of"], params)).fetchone()
         return None if current is None else JobState(current[0])
 
-    def _import(self, jobs: Sequence[tuple[Job, str]]) -> int:
+    def _import(self, jobs: Sequence[tuple[Job, str]], progress: Progress) -> int:
         rows = [
             {
                 "id": job.id,
@@ -221,8 +221,12 @@ class PostgresQueue(JobQueue, JobInsights):
             registered = self._known_queues.unknown(queues)
             for queue in registered:
                 conn.execute(Q["register_queue"], {"queue": queue})
-            cur.executemany(Q["import_job"], rows)
-            added = max(cur.rowcount, 0)
+            added = 0
+            for start in range(0, len(rows), _BATCH):
+                chunk = rows[start : start + _BATCH]
+                cur.executemany(Q["import_job"], chunk)
+                added += max(cur.rowcount, 0)
+                progress(len(chunk))
             for queue in sorted(queues):
                 conn.execute(Q["notify"], {"queue": queue})
         self._known_queues.remember(registered)
@@ -445,13 +449,15 @@ class PostgresQueue(JobQueue, JobInsights):
         current = conn.execute(Q["state_of"], {"id": job_id}).fetchone()
         return None if current is None else JobState(current[0])
 
-    def _resubmit_all(self, state: JobState, queue: str | None) -> int:
-        return self._in_batches(state, queue, Q["resubmit_batch"], notify=True)
+    def _resubmit_all(self, state: JobState, queue: str | None, progress: Progress) -> int:
+        return self._in_batches(state, queue, Q["resubmit_batch"], progress, notify=True)
 
-    def _cancel_all(self, state: JobState, queue: str | None) -> int:
-        return self._in_batches(state, queue, Q["cancel_batch"], notify=False)
+    def _cancel_all(self, state: JobState, queue: str | None, progress: Progress) -> int:
+        return self._in_batches(state, queue, Q["cancel_batch"], progress, notify=False)
 
-    def _in_batches(self, state: JobState, queue: str | None, change: str, notify: bool) -> int:
+    def _in_batches(
+        self, state: JobState, queue: str | None, change: str, progress: Progress, notify: bool
+    ) -> int:
         """Apply ``change`` to every job of ``state`` (and ``queue``), a batch a transaction."""
         finder = Q["ids_in_state" if queue is None else "ids_in_state_and_queue"]
         done, after = 0, ""
@@ -474,9 +480,10 @@ class PostgresQueue(JobQueue, JobInsights):
                     continue
                 raise
             done += changed
+            progress(changed)
             after = ids[-1]
 
-    def _purge(self, older_than: float, states: Sequence[JobState]) -> int:
+    def _purge(self, older_than: float, states: Sequence[JobState], progress: Progress) -> int:
         params = {"older_than": older_than, "limit": _BATCH}
         deleted = 0
         for state in states:
@@ -488,6 +495,7 @@ class PostgresQueue(JobQueue, JobInsights):
                     ).fetchone()
                 n = int(row[0]) if row else 0
                 deleted += n
+                progress(n)
                 if n < _BATCH:
                     break
         return deleted

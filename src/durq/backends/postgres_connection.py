@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -85,13 +87,38 @@ _OPTIONS: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
 _IDLE_CHECK = 1.0  # seconds idle after which a pooled connection is checked before use
 
 
+class _OwnPoolNoise(logging.Filter):
+    """Drop psycopg_pool's warnings about durq's own pools (named ``durq-PID``), which come
+    once per connection try: during an outage the worker says it once, and again when the
+    database is back. Other pools of the same process keep their warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING:
+            return True
+        ours = record.threadName.startswith("durq-") if record.threadName else False
+        return not (ours or "'durq-" in record.getMessage())
+
+
+logging.getLogger("psycopg.pool").addFilter(_OwnPoolNoise())
+
+
+# What libpq says, at connect, when the URL is wrong rather than the server away: psycopg
+# gives such errors no SQLSTATE, so their words are all there is to tell them apart.
+_WRONG_URL = re.compile(
+    r"password authentication failed|no password supplied|database \".*\" does not exist"
+    r"|role \".*\" does not exist|no pg_hba\.conf entry|invalid connection option"
+    r"|could not translate host name|invalid (?:integer )?value for parameter"
+)
+
+
 def wrapped(where: str, exc: psycopg.Error, doing: str = "") -> BackendError:
     """``exc`` as a ``BackendError``: ``BackendUnavailable`` when trying again may work (the
     connection was lost, the server is restarting or out of connections, a serialization
     conflict), not when the credentials or the database name are wrong."""
     sqlstate = getattr(exc, "sqlstate", None) or ""
     lost = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-    transient = lost and sqlstate[:2] not in ("28", "3D")
+    wrong = sqlstate[:2] in ("28", "3D") or (not sqlstate and _WRONG_URL.search(str(exc)))
+    transient = lost and not wrong
     kind = BackendUnavailable if transient else BackendError
     return kind(f"{doing}PostgreSQL at {where}: {one_line(exc)}")
 
@@ -297,7 +324,24 @@ class PostgresConnection:
                 raise InvalidJob(f"the database refused a value: {one_line(exc)}") from exc
             raise wrapped(self.where, exc) from exc
         except psycopg.Error as exc:
+            if isinstance(exc, psycopg_pool.PoolTimeout | psycopg_pool.PoolClosed):
+                self._replace_pool(pool)
             raise wrapped(self.where, exc) from exc
+
+    def _replace_pool(self, pool: psycopg_pool.ConnectionPool) -> None:
+        """Start over with a new pool after one gave no connection in time.
+
+        After a long outage a pool's own reconnection has backed off to tries half a minute
+        apart, so the server can be back for that long before the pool notices. A new pool
+        tries at once. The old one is closed aside: other threads may still be waiting on it
+        (they get ``PoolClosed``, a ``BackendUnavailable``, and try again)."""
+        with self._lock:
+            if self._pool is not pool:
+                return  # another thread replaced it already
+            self._pool = None
+        threading.Thread(
+            target=pool.close, kwargs={"timeout": 1.0}, name="durq-pool-close", daemon=True
+        ).start()
 
     def wait_for_notify(self, channel: str, timeout: float) -> None:
         """Return at a ``NOTIFY`` on ``channel`` or after ``timeout`` seconds; at once when

@@ -331,8 +331,11 @@ ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
 -- name: worker_heartbeat
 INSERT INTO durq_workers (id, host, pid, queues, started_at, last_seen_at)
 VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s, now(), now())
+-- Another process under the same id (a restart) is a new start, not the old one's.
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-    queues = excluded.queues, last_seen_at = excluded.last_seen_at
+    queues = excluded.queues, last_seen_at = excluded.last_seen_at,
+    started_at = CASE WHEN durq_workers.pid = excluded.pid AND durq_workers.host = excluded.host
+                      THEN durq_workers.started_at ELSE excluded.started_at END
 
 -- name: forget_long_gone_workers
 DELETE FROM durq_workers

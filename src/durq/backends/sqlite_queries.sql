@@ -13,6 +13,16 @@ INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, ma
                        retry_cap, retry_jitter)
 VALUES (?, ?, ?, 'queued', ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
+-- name: insert_jobs_json
+-- A batch in one statement: :rows is a JSON list of [id, payload] pairs, the rest is shared.
+-- `->` gives each payload back as the JSON text it was sent as (checked once per process).
+INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
+                       timeout, dedupe_key, created_at, updated_at, task, retry_base,
+                       retry_cap, retry_jitter)
+SELECT value ->> 0, :queue, value -> 1, 'queued', :priority, :run_at, 0, :max_attempts,
+       :timeout, :dedupe_key, :now, :now, :task, :retry_base, :retry_cap, :retry_jitter
+FROM json_each(:rows)
+
 -- name: import_job
 INSERT OR IGNORE INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts,
                                  max_attempts, timeout, dedupe_key, created_at, updated_at,
@@ -302,8 +312,11 @@ ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
 -- name: worker_heartbeat
 INSERT INTO durq_workers (id, host, pid, queues, started_at, last_seen_at)
 VALUES (:id, :host, :pid, :queues, :now, :now)
+-- Another process under the same id (a restart) is a new start, not the old one's.
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-    queues = excluded.queues, last_seen_at = excluded.last_seen_at
+    queues = excluded.queues, last_seen_at = excluded.last_seen_at,
+    started_at = CASE WHEN durq_workers.pid = excluded.pid AND durq_workers.host = excluded.host
+                      THEN durq_workers.started_at ELSE excluded.started_at END
 
 -- name: forget_long_gone_workers
 DELETE FROM durq_workers WHERE last_seen_at < ?

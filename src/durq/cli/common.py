@@ -21,7 +21,7 @@ from click.decorators import FC
 
 from durq.backends import connect
 from durq.durations import parse_duration
-from durq.errors import DurqError, NoDatabase
+from durq.errors import DurqError, JobNotFound, NoDatabase
 from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JobState
 from durq.queue import JobQueue
 
@@ -48,8 +48,10 @@ class DurqGroup(click.Group):
             if ctx.params.get("debug"):
                 raise
             message = " ".join(str(exc).split()) or type(exc).__name__
-            if isinstance(exc, NoDatabase):
-                message += "; set DURQ_URL or --db"
+            if isinstance(exc, NoDatabase) and isinstance(ctx.obj, Env):
+                # Where it looked, whole: a relative path is relative to a directory
+                # the reader may not be thinking of.
+                message = f"no durq database at {ctx.obj.display_url}; set DURQ_URL or --db"
             raise CommandError(message) from exc
 
 
@@ -67,12 +69,12 @@ class Env:
 
     @property
     def display_url(self) -> str:
-        """Where the queue is, for messages: the SQLite file, or PostgreSQL without a
-        password."""
+        """Where the queue is, for messages: the SQLite file's absolute path, or PostgreSQL
+        without a password."""
         if self.db_url.lower().startswith("sqlite:"):
             from durq.backends.sqlite_connection import parse_url
 
-            return str(parse_url(self.db_url)[0])
+            return os.path.abspath(parse_url(self.db_url)[0])
         from durq.backends.postgres_connection import describe_url
 
         return describe_url(self.db_url)
@@ -117,6 +119,11 @@ pass_env = click.make_pass_decorator(Env)
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table."
+)
+wide_option = click.option(
+    "--wide",
+    is_flag=True,
+    help="Every column, whole (full ids), however wide; the table fits the terminal otherwise.",
 )
 
 
@@ -183,3 +190,23 @@ def log_to_stderr(debug: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+# -- jobs as people name and count them ------------------------------------------------------
+
+
+def resolve_id(env: Env, q: JobQueue, given: str) -> str:
+    """The full id of the job whose id starts with ``given`` (``JobQueue.resolve_id``); not
+    found names the database looked in, the first thing to doubt when a job is missing."""
+    try:
+        return q.resolve_id(given)
+    except JobNotFound as exc:
+        raise JobNotFound(f"{exc} in {env.display_url}") from None
+
+
+def count_jobs(q: JobQueue, state: str, queue_name: str | None) -> int:
+    """How many jobs are in ``state`` (of ``queue_name``, or of every queue) now: the total
+    of a progress bar."""
+    queues = q.stats()["queues"]
+    chosen = [queues.get(queue_name, {})] if queue_name else list(queues.values())
+    return sum(int(counts.get(state, 0)) for counts in chosen)

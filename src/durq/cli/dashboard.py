@@ -53,11 +53,14 @@ def dashboard(env: Env, host: str, port: int, token: str | None) -> None:
     """Serve the web dashboard and its HTTP API.
 
     Pages, plus /api/jobs, /api/jobs/ID, /api/stats, /metrics (Prometheus) and /healthz.
-    Needs the 'dashboard' extra: pip install 'durq[dashboard]'.
+    The database must exist already: a dashboard never creates one. Needs the 'dashboard'
+    extra: pip install 'durq[dashboard]'.
     """
     try:
         from durq.dashboard import serve
 
+        # serve() opens the queue with create=False before it listens, so a mistyped --db
+        # ends here with NoDatabase, which the top group turns into one error line.
         serve(env.db_url, host, port, token)
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] not in _DASHBOARD_DEPENDENCIES:

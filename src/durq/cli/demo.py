@@ -26,6 +26,7 @@ def demo_verify(env: Env) -> None:
     """
     from durq import demo as workload
 
+    env.queue(create=False)  # only reads: a mistyped URL is refused, not made a database
     where = env.display_url
     problems = workload.verify(env.db_url)
     if not problems:

@@ -1,5 +1,7 @@
 """How the ``durq`` command line shows things: rich tables for people, JSON for machines.
 
+Tables fit the terminal (``fit``); one job in full is ``detail``'s.
+
 JSON keys are the dataclass field names (``Job.to_dict()`` and friends), times ISO 8601 UTC,
 so ``--json`` output reads the same as the HTTP API. ``job_from_dict`` is the way back, for
 ``durq import``.
@@ -9,28 +11,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from durq.cli import fit
 from durq.errors import InvalidJob
-from durq.job import Attempt, Job, JobState, WorkerInfo
+from durq.job import Job, JobState, WorkerInfo
 from durq.retry import RetryPolicy
 
-# Tables are read down their columns; a light box keeps them greppable when piped.
-_BOX = box.SIMPLE_HEAD
-# Piped output has no terminal width; let tables take their natural width, not 80 columns.
-_PIPE_WIDTH = 240
+# Piped output of ``durq stats --watch`` has no terminal width; wide enough not to cut it.
+_PIPE_WIDTH = 1000
 
 
 def console() -> Console:
-    """A console on the current stdout (so CliRunner's capture sees it)."""
+    """A console on the current stdout (so CliRunner's capture sees it), for ``Live``."""
     out = Console(highlight=False, soft_wrap=False)
     if not out.is_terminal:
         out = Console(highlight=False, soft_wrap=False, width=_PIPE_WIDTH)
@@ -72,18 +72,22 @@ def age(seconds: float | None) -> str:
     return f"{secs}s"
 
 
-def first_line(text: str | None, width: int = 60) -> str:
+def ago(value: datetime, now: datetime) -> str:
+    """How long before ``now``: ``3m12s ago`` (never negative: clocks differ a little)."""
+    return f"{age(max(0.0, (now - value).total_seconds()))} ago"
+
+
+def first_line(text: str | None) -> str:
     """The line of a traceback that says what went wrong: its last non-empty one."""
     if not text:
         return ""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    line = lines[-1].strip() if lines else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return lines[-1].strip() if lines else ""
 
 
-def _text(value: object) -> Text:
+def text(value: object, style: str = "") -> Text:
     # Text, never markup: payloads and errors may contain "[...]" that rich would eat.
-    return Text("" if value is None else str(value))
+    return Text("" if value is None else str(value), style=style)
 
 
 _STATE_STYLE = {
@@ -95,144 +99,124 @@ _STATE_STYLE = {
 }
 
 
-def _state(state: JobState) -> Text:
+def state_text(state: JobState) -> Text:
     return Text(state.value, style=_STATE_STYLE.get(state, ""))
 
 
-def jobs_table(jobs: Sequence[Job]) -> Table:
-    table = Table(box=_BOX, show_edge=False)
-    table.add_column("ID", no_wrap=True)
-    for name in ("QUEUE", "TASK", "STATE"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("PRI", justify="right")
-    table.add_column("ATTEMPTS", justify="right", no_wrap=True)
-    table.add_column("RUN AT (UTC)", no_wrap=True)
-    table.add_column("UPDATED (UTC)", no_wrap=True)
-    table.add_column("LAST ERROR", overflow="ellipsis", no_wrap=True)
-    for job in jobs:
-        table.add_row(
-            _text(job.id),
-            _text(job.queue),
-            _text(job.task or "-"),
-            _state(job.state),
-            _text(job.priority),
-            _text(f"{job.attempts}/{job.max_attempts}"),
-            _text(when(job.run_at)),
-            _text(when(job.updated_at)),
-            _text(first_line(job.last_error)),
-        )
-    return table
+def jobs_table(jobs: Sequence[Job], shown_ids: Mapping[str, str], width: int | None) -> Table:
+    """Jobs, one a row, ids as ``shown_ids`` has them. On a terminal the last error is cut,
+    then it, the times, priority and task give way; id, queue, state and attempts stay."""
+
+    def column(header: str, cells: Iterable[object], **how: Any) -> fit.Column:
+        return fit.Column(header, [c if isinstance(c, Text) else text(c) for c in cells], **how)
+
+    # Giving way, in order: the last error and the task are cut short (the task keeps its
+    # end, its function's name); the last error, update time, run time, priority and task go.
+    tasks = (j.task or "-" for j in jobs)
+    errors = (first_line(j.last_error) for j in jobs)
+    return fit.table(
+        [
+            column("ID", (shown_ids.get(j.id, j.id) for j in jobs)),
+            column("QUEUE", (j.queue for j in jobs)),
+            column("TASK", tasks, rank=7, cut_rank=2, shrink_to=20, keep_end=True),
+            column("STATE", (state_text(j.state) for j in jobs)),
+            column("PRI", (j.priority for j in jobs), rank=6, justify="right"),
+            column("ATTEMPTS", (f"{j.attempts}/{j.max_attempts}" for j in jobs), justify="right"),
+            column("RUN AT (UTC)", (when(j.run_at) for j in jobs), rank=5),
+            column("UPDATED (UTC)", (when(j.updated_at) for j in jobs), rank=4),
+            column("LAST ERROR", errors, rank=3, cut_rank=1, shrink_to=20),
+        ],
+        width,
+    )
 
 
-def _pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+def workers_table(
+    workers: Sequence[WorkerInfo], shown_ids: Mapping[str, str], width: int | None
+) -> Table:
+    """Live workers. PID and STARTED tell a restarted worker from the one before it under
+    the same id; JOB is a job it runs, by the id ``shown_ids`` gives it."""
+    now = datetime.now(UTC)
+
+    def column(header: str, cells: Iterable[object], **how: Any) -> fit.Column:
+        return fit.Column(header, [text(c) for c in cells], **how)
+
+    job_ids = [w.current_job_id for w in workers]
+    queues = (",".join(w.queues) or "all" for w in workers)
+    return fit.table(
+        [
+            column("ID", (w.id for w in workers)),
+            column("HOST", (w.host for w in workers), rank=2, cut_rank=2, shrink_to=12),
+            column("PID", (w.pid for w in workers), justify="right"),
+            column("QUEUES", queues, rank=3, cut_rank=3, shrink_to=8),
+            column("STARTED", (ago(w.started_at, now) for w in workers)),
+            column("LAST SEEN", (ago(w.last_seen_at, now) for w in workers), rank=4),
+            column("JOB", (shown_ids.get(j, j) if j else "-" for j in job_ids)),
+            column("STARTED (UTC)", (when(w.started_at) for w in workers), rank=1),
+        ],
+        width,
+    )
 
 
-def job_detail(job: Job, attempts: Sequence[Attempt]) -> RenderableType:
-    """One job: its fields, payload, result, last error, then its attempt history."""
-    fields = Table.grid(padding=(0, 2))
-    fields.add_column(style="bold", no_wrap=True)
-    fields.add_column()
-    shown = {
-        "id": job.id,
-        "queue": job.queue,
-        "task": job.task or "-",
-        "state": _state(job.state),
-        "priority": job.priority,
-        "attempts": f"{job.attempts} of {job.max_attempts}",
-        "timeout": f"{job.timeout:g}s",
-        "retry": _retry(job.retry),
-        "run at": when(job.run_at),
-        "created": when(job.created_at),
-        "updated": when(job.updated_at),
-        "dedupe key": job.dedupe_key or "-",
-        "worker": job.worker_id or "-",
-        "lease expires": when(job.lease_expires_at),
-        "payload": _pretty_json(job.payload),
-        "result": "-" if job.result is None else _pretty_json(job.result),
-    }
-    for name, value in shown.items():
-        fields.add_row(name, value if isinstance(value, Text) else _text(value))
-    parts: list[RenderableType] = [fields]
-    if job.last_error:
-        parts += [Text("\nlast error", style="bold"), _text(job.last_error.rstrip())]
-    parts.append(Text("\nattempts", style="bold"))
-    parts.append(attempts_table(attempts) if attempts else Text("none yet"))
-    return Group(*parts)
-
-
-def _retry(policy: RetryPolicy | None) -> str:
-    if policy is None:
-        return "the queue's backoff"
-    jitter = f", ±{policy.jitter:.0%}" if policy.jitter else ""
-    return f"backoff {policy.base:g}s doubling, at most {policy.cap:g}s{jitter}"
-
-
-def attempts_table(attempts: Iterable[Attempt]) -> Table:
-    table = Table(box=_BOX, show_edge=False)
-    table.add_column("#", justify="right")
-    table.add_column("WORKER", no_wrap=True)
-    table.add_column("STARTED (UTC)", no_wrap=True)
-    table.add_column("TOOK", justify="right")
-    table.add_column("OUTCOME", no_wrap=True)
-    table.add_column("ERROR", overflow="ellipsis", no_wrap=True)
-    for a in attempts:
-        took = None if a.finished_at is None else (a.finished_at - a.started_at).total_seconds()
-        table.add_row(
-            _text(a.attempt),
-            _text(a.worker_id),
-            _text(when(a.started_at)),
-            _text(age(took) if took is not None else "running"),
-            _text(a.outcome.value if a.outcome else "-"),
-            _text(first_line(a.error)),
-        )
-    return table
-
-
-def workers_table(workers: Sequence[WorkerInfo]) -> Table:
-    table = Table(box=_BOX, show_edge=False)
-    for name in ("ID", "HOST", "PID", "QUEUES", "STARTED (UTC)", "LAST SEEN (UTC)", "JOB"):
-        table.add_column(name, no_wrap=True, justify="right" if name == "PID" else "left")
-    for w in workers:
-        table.add_row(
-            _text(w.id),
-            _text(w.host),
-            _text(w.pid),
-            _text(",".join(w.queues) if w.queues else "all"),
-            _text(when(w.started_at)),
-            _text(when(w.last_seen_at)),
-            _text(w.current_job_id or "-"),
-        )
-    return table
-
-
-def queues_table(stats: dict[str, Any], totals: bool = False) -> Table:
-    """Queues with their state counts, from ``JobQueue.stats()``; ``totals`` adds a sum row."""
-    table = Table(box=_BOX, show_edge=False, show_footer=totals and len(stats["queues"]) > 1)
-    table.add_column("QUEUE", "total", no_wrap=True)
-    table.add_column("STATUS", no_wrap=True)
+def queues_table(stats: dict[str, Any], width: int | None, totals: bool = False) -> Table:
+    """Queues with their state counts, from ``JobQueue.stats()``; ``totals`` adds a sum row.
+    On a terminal the oldest wait gives way, then a long queue name is cut (to 10
+    characters: the table then fits 80 columns)."""
+    queues = stats["queues"]
+    columns = [
+        fit.Column(
+            "QUEUE",
+            [text(name) for name in queues],
+            cut_rank=2,
+            shrink_to=10,
+            footer="total",
+        ),
+        fit.Column(
+            "STATUS",
+            [
+                Text("paused", style="bold yellow") if q.get("paused") else Text("active")
+                for q in queues.values()
+            ],
+        ),
+    ]
     for state in JobState:
-        total = sum(q.get(state.value, 0) for q in stats["queues"].values())
-        table.add_column(state.value.upper(), str(total), justify="right")
-    table.add_column("OLDEST WAIT", justify="right")
-    for name, counts in stats["queues"].items():
-        table.add_row(
-            _text(name),
-            Text("paused", style="bold yellow") if counts.get("paused") else Text("active"),
-            *(_text(counts.get(state.value, 0)) for state in JobState),
-            _text(age(counts.get("oldest_queued_age"))),
+        counts = [q.get(state.value, 0) for q in queues.values()]
+        columns.append(
+            fit.Column(
+                state.value.upper(),
+                [text(n) for n in counts],
+                justify="right",
+                footer=str(sum(counts)),
+            )
         )
-    return table
+    columns.append(
+        fit.Column(
+            "OLDEST WAIT",
+            [text(age(q.get("oldest_queued_age"))) for q in queues.values()],
+            rank=1,
+            justify="right",
+        )
+    )
+    return fit.table(columns, width, footer=totals and len(queues) > 1)
 
 
-def stats_view(stats: dict[str, Any], now: datetime | None = None) -> RenderableType:
-    """What ``durq stats`` shows: a heading line, then the queues table with totals."""
+def database_line(where: str) -> Text:
+    """``database: WHERE``, never broken across lines (a path is copied whole)."""
+    return fit.whole_line(f"database: {where}")
+
+
+def stats_view(
+    stats: dict[str, Any], where: str, width: int | None, now: datetime | None = None
+) -> RenderableType:
+    """What ``durq stats`` shows: the database, a heading line, then the queues with totals."""
     now = now or datetime.now(UTC)
     workers = stats.get("workers", 0)
-    heading = Text(f"durq stats at {when(now)} UTC · {workers} worker{'s' * (workers != 1)}")
+    lines = [
+        database_line(where),
+        text(f"durq stats at {when(now)} UTC · {workers} worker{'s' * (workers != 1)}"),
+    ]
     if not stats["queues"]:
-        return Group(heading, Text("no queues yet"))
-    return Group(heading, Text(""), queues_table(stats, totals=True))
+        return Group(*lines, Text("no queues yet"))
+    return Group(*lines, Text(""), queues_table(stats, width, totals=True))
 
 
 # -- the way back: JSON lines -> Job ---------------------------------------------------------

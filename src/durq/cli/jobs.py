@@ -1,16 +1,21 @@
 """``durq jobs``: list, show, resubmit, cancel, delete and purge jobs.
 
-The commands that change jobs by id check every id before changing any (``_act_on_ids``).
+A job is named by its id or a unique start of it (as ``jobs list`` shows it). The commands
+that change jobs by id check every id before changing any (``_act_on_ids``); those that go
+through many jobs show a progress bar on a terminal (``progress``).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import click
+from rich.table import Table
 
+from durq.cli import detail, fit, progress
 from durq.cli import format as fmt
 from durq.cli.common import (
     ALL_STATES,
@@ -18,9 +23,12 @@ from durq.cli.common import (
     DURATION,
     FINISHED,
     Env,
+    count_jobs,
     json_option,
     pass_env,
     queue_option,
+    resolve_id,
+    wide_option,
 )
 from durq.errors import DurqError, JobNotFound
 from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JobState
@@ -49,6 +57,10 @@ def jobs() -> None:
     default=None,
     help="The next page: jobs older than this id (the last of the previous page).",
 )
+@wide_option
+@click.option(
+    "--ids", "ids_only", is_flag=True, help="Only the jobs' whole ids, one per line (scripts)."
+)
 @json_option
 @pass_env
 def jobs_list(
@@ -58,26 +70,47 @@ def jobs_list(
     task_name: str | None,
     limit: int,
     before: str | None,
+    wide: bool,
+    ids_only: bool,
     as_json: bool,
 ) -> None:
     """List jobs, newest first.
+
+    On a terminal the table fits its width: ids are shown by their shortest unique start
+    (which every command takes), and the last error, times, priority and task give way
+    first. Piped, or with --wide, every column is whole.
 
     \b
     Examples:
       durq jobs list --state unprocessable
       durq jobs list --task tour.send_email --state queued
+      ID=$(durq jobs list --state unprocessable --limit 1 --ids)
       durq jobs list --queue mail --limit 100 --json | jq -r '.[].id'
     """
-    found = env.queue().list_jobs(
-        state=state, queue=queue_name, limit=limit, before=before, task=task_name
-    )
+    if ids_only and as_json:
+        raise click.UsageError("--ids and --json are two different outputs: give one")
+    q = env.queue(create=False)
+    if before is not None:
+        before = before.strip().lower()
+        if len(before) != 36:  # a whole id is a bound as it is, whether or not it exists
+            before = resolve_id(env, q, before)
+    found = q.list_jobs(state=state, queue=queue_name, limit=limit, before=before, task=task_name)
     if as_json:
         fmt.echo_json([job.to_dict() for job in found])
+        return
+    if ids_only:
+        for job in found:  # nothing at all when there are none, as a script wants
+            click.echo(job.id)
         return
     if not found:
         click.echo("no jobs")
         return
-    fmt.console().print(fmt.jobs_table(found))
+
+    def table(width: int | None) -> Table:
+        shown = {} if width is None else q.short_ids(job.id for job in found)
+        return fmt.jobs_table(found, shown, width)
+
+    fit.show(table, wide=wide)
     if len(found) == limit:
         click.echo(f"more: add --before {found[-1].id}", err=True)
 
@@ -89,41 +122,54 @@ def jobs_list(
 def jobs_show(env: Env, job_id: str, as_json: bool) -> None:
     """Show one job with its attempt history.
 
+    ID is the job's id or a unique start of it. Errors are shown whole; attempts are
+    numbered through resubmits.
+
     With --json: {"job": {...}, "attempts": [...]}, the job's fields (as in `durq jobs list
     --json`) and its attempt records, oldest first; the same as the dashboard's
     /api/jobs/ID.
     """
-    q = env.queue()
-    job = q.get(job_id)
-    history = q.attempts(job_id)
+    q = env.queue(create=False)
+    full = resolve_id(env, q, job_id)
+    job = q.get(full)
+    history = q.attempts(full)
     if as_json:
         fmt.echo_json({"job": job.to_dict(), "attempts": [a.to_dict() for a in history]})
         return
-    fmt.console().print(fmt.job_detail(job, history))
+    fit.show(lambda width: detail.job_detail(job, history))
 
 
 def _act_on_ids(
+    env: Env,
     q: JobQueue,
-    ids: Sequence[str],
+    given: Sequence[str],
     *,
     verb: str,
     past: str,
     allowed: frozenset[JobState],
     act: Callable[[str], object],
 ) -> None:
-    """Apply ``act`` to every id, all or nothing as far as the ids go.
+    """Apply ``act`` to every job named (by id or a unique start of one), all or nothing as
+    far as the ids go.
 
-    Every id is checked first (it exists, its state allows the action); if any fails the
-    check, each failure is reported and nothing is changed, so the command can be fixed and
-    run again. A job that changes in between (a worker or another admin got there first) is
-    reported and the others still happen; the exit status is then 1.
+    Every id is checked first (it names one job, whose state allows the action); if any
+    fails the check, each failure is reported and nothing is changed, so the command can be
+    fixed and run again. A job that changes in between (a worker or another admin got there
+    first) is reported and the others still happen; the exit status is then 1.
     """
-    unique = list(dict.fromkeys(ids))
+    named = list(dict.fromkeys(given))
     problems: list[str] = []
+    ids: list[str] = []
+    for text in named:
+        try:
+            ids.append(resolve_id(env, q, text))
+        except DurqError as exc:
+            problems.append(str(exc))
+    unique = list(dict.fromkeys(ids))  # "0195f3c4" and its whole id are one job
     for job_id in unique:
         try:
             job = q.get(job_id)
-        except JobNotFound as exc:
+        except JobNotFound as exc:  # deleted since it was resolved
             problems.append(str(exc))
             continue
         if job.state not in allowed:
@@ -131,7 +177,7 @@ def _act_on_ids(
     if problems:
         for problem in problems:
             click.echo(f"error: {problem}", err=True)
-        if len(unique) > 1:
+        if len(named) > 1:
             click.echo("error: nothing was changed", err=True)
         sys.exit(1)
     failed = 0
@@ -168,9 +214,10 @@ def jobs_resubmit(
 ) -> None:
     """Queue finished jobs again, their attempts reset.
 
-    Give job IDs, or --state (usually unprocessable) for every job in that state. Every ID
-    is checked first: if one is unknown or not finished, each problem is reported and nothing
-    is changed (exit 1).
+    Give job IDs (or unique starts of them), or --state (usually unprocessable) for every
+    job in that state, with a progress bar on a terminal. Every ID is checked first: if one
+    is unknown, ambiguous or not finished, each problem is reported and nothing is changed
+    (exit 1).
 
     \b
     Examples:
@@ -178,13 +225,15 @@ def jobs_resubmit(
       durq jobs resubmit --state unprocessable --queue mail
     """
     _ids_or_state(ids, state, queue_name)
-    q = env.queue()
+    q = env.queue(create=False)
     if state:
-        n = q.resubmit_all(state, queue=queue_name)
+        total = functools.partial(count_jobs, q, state, queue_name)
+        with progress.bar(f"resubmitting {state} jobs", total) as bar:
+            n = q.resubmit_all(state, queue=queue_name, progress=bar.advance)
         click.echo(f"resubmitted {n} job{'s' * (n != 1)}")
         return
     _act_on_ids(
-        q, ids, verb="resubmit", past="resubmitted", allowed=FINISHED_STATES, act=q.resubmit
+        env, q, ids, verb="resubmit", past="resubmitted", allowed=FINISHED_STATES, act=q.resubmit
     )
 
 
@@ -196,19 +245,24 @@ def jobs_resubmit(
 @queue_option("With --state: only this queue.")
 @pass_env
 def jobs_cancel(env: Env, ids: tuple[str, ...], state: str | None, queue_name: str | None) -> None:
-    """Cancel queued or unprocessable jobs.
+    """Cancel queued, running or unprocessable jobs.
 
-    A running job cannot be cancelled. Give job IDs, or --state for every job in that
-    state. Every ID is checked first: if one is unknown or in another state, each problem
-    is reported and nothing is changed (exit 1).
+    A running job's worker stops it when it next renews its lease. Give job IDs (or unique
+    starts of them), or --state for every job in that state, with a progress bar on a
+    terminal. Every ID is checked first: if one is unknown, ambiguous or in another state,
+    each problem is reported and nothing is changed (exit 1).
     """
     _ids_or_state(ids, state, queue_name)
-    q = env.queue()
+    q = env.queue(create=False)
     if state:
-        n = q.cancel_all(state, queue=queue_name)
+        total = functools.partial(count_jobs, q, state, queue_name)
+        with progress.bar(f"cancelling {state} jobs", total) as bar:
+            n = q.cancel_all(state, queue=queue_name, progress=bar.advance)
         click.echo(f"cancelled {n} job{'s' * (n != 1)}")
         return
-    _act_on_ids(q, ids, verb="cancel", past="cancelled", allowed=CANCELLABLE_STATES, act=q.cancel)
+    _act_on_ids(
+        env, q, ids, verb="cancel", past="cancelled", allowed=CANCELLABLE_STATES, act=q.cancel
+    )
 
 
 @jobs.command("delete")
@@ -217,12 +271,12 @@ def jobs_cancel(env: Env, ids: tuple[str, ...], state: str | None, queue_name: s
 def jobs_delete(env: Env, ids: tuple[str, ...]) -> None:
     """Delete finished jobs and their history.
 
-    Only succeeded, unprocessable and cancelled jobs can be deleted. Every ID is checked
-    first: if one is unknown or not finished, each problem is reported and nothing is
-    changed (exit 1).
+    Only succeeded, unprocessable and cancelled jobs can be deleted. ID is a job's id or a
+    unique start of it. Every ID is checked first: if one is unknown, ambiguous or not
+    finished, each problem is reported and nothing is changed (exit 1).
     """
-    q = env.queue()
-    _act_on_ids(q, ids, verb="delete", past="deleted", allowed=FINISHED_STATES, act=q.delete)
+    q = env.queue(create=False)
+    _act_on_ids(env, q, ids, verb="delete", past="deleted", allowed=FINISHED_STATES, act=q.delete)
 
 
 @jobs.command("purge")
@@ -245,11 +299,13 @@ def jobs_purge(env: Env, older_than: timedelta, states: tuple[str, ...]) -> None
     """Delete finished jobs older than --older-than.
 
     Only finished jobs (succeeded, unprocessable, cancelled) are ever deleted, in short
-    batches so workers keep going.
+    batches so workers keep going; a progress bar shows on a terminal.
 
     \b
     Example:
       durq jobs purge --older-than 7d --state succeeded
     """
-    n = env.queue().purge(older_than, states=list(states) or None)
+    q = env.queue(create=False)
+    with progress.bar("purging", lambda: None) as bar:
+        n = q.purge(older_than, states=list(states) or None, progress=bar.advance)
     click.echo(f"purged {n} job{'s' * (n != 1)}")

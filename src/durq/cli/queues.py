@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from durq.cli import fit
 from durq.cli import format as fmt
-from durq.cli.common import Env, json_option, pass_env
+from durq.cli.common import Env, json_option, pass_env, wide_option
 
 
 @click.group()
@@ -14,18 +15,19 @@ def queues() -> None:
 
 
 @queues.command("list")
+@wide_option
 @json_option
 @pass_env
-def queues_list(env: Env, as_json: bool) -> None:
+def queues_list(env: Env, wide: bool, as_json: bool) -> None:
     """List queues with their job counts and whether they are paused."""
-    stats = env.queue().stats()
+    stats = env.queue(create=False).stats()
     if as_json:
         fmt.echo_json([{"name": name, **counts} for name, counts in stats["queues"].items()])
         return
     if not stats["queues"]:
         click.echo("no queues yet")
         return
-    fmt.console().print(fmt.queues_table(stats))
+    fit.show(lambda width: fmt.queues_table(stats, width), wide=wide)
 
 
 @queues.command("pause")
@@ -33,7 +35,7 @@ def queues_list(env: Env, as_json: bool) -> None:
 @pass_env
 def queues_pause(env: Env, queue_name: str) -> None:
     """Stop workers claiming from QUEUE. Its jobs stay; enqueue still works."""
-    env.queue().pause(queue_name)
+    env.queue(create=False).pause(queue_name)
     click.echo(f"paused queue {queue_name}")
 
 
@@ -42,5 +44,5 @@ def queues_pause(env: Env, queue_name: str) -> None:
 @pass_env
 def queues_resume(env: Env, queue_name: str) -> None:
     """Let workers claim from QUEUE again."""
-    env.queue().resume(queue_name)
+    env.queue(create=False).resume(queue_name)
     click.echo(f"resumed queue {queue_name}")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import IO
 
 import click
 
 from durq import codec
 from durq.cli import format as fmt
-from durq.cli.common import ALL_STATES, Env, pass_env, queue_option
+from durq.cli import progress
+from durq.cli.common import ALL_STATES, Env, count_jobs, pass_env, queue_option
 from durq.errors import InvalidJob
 from durq.job import Job, JobState
 
@@ -28,8 +30,9 @@ EXPORT_PAGE = 1000  # the largest page list_jobs serves
 def export(env: Env, state: str, queue_name: str | None) -> None:
     """Write jobs as JSON lines, for `durq import`.
 
-    One job per line (its --json fields), newest first, to stdout. With `durq import`,
-    this moves a queue between databases, ids and all:
+    One job per line (its --json fields), newest first, to stdout (with a progress bar on
+    the terminal when stdout goes to a file or pipe). With `durq import`, this moves a
+    queue between databases, ids and all:
 
     \b
       durq --db sqlite:///durq.db export > jobs.jsonl
@@ -37,15 +40,18 @@ def export(env: Env, state: str, queue_name: str | None) -> None:
 
     Stop the workers on the old queue first, so no job is run on both.
     """
-    q = env.queue()
+    q = env.queue(create=False)
+    total = functools.partial(count_jobs, q, state, queue_name)
     before: str | None = None
-    while True:
-        page = q.list_jobs(state=state, queue=queue_name, limit=EXPORT_PAGE, before=before)
-        for job in page:
-            click.echo(fmt.json_line(fmt.export_dict(job)))
-        if len(page) < EXPORT_PAGE:
-            return
-        before = page[-1].id
+    with progress.bar(f"exporting {state} jobs", total, data_on_stdout=True) as bar:
+        while True:
+            page = q.list_jobs(state=state, queue=queue_name, limit=EXPORT_PAGE, before=before)
+            for job in page:
+                click.echo(fmt.json_line(fmt.export_dict(job)))
+            bar.advance(len(page))
+            if len(page) < EXPORT_PAGE:
+                return
+            before = page[-1].id
 
 
 @click.command("import")
@@ -55,22 +61,26 @@ def import_(env: Env, source: IO[str]) -> None:
     """Add the jobs of a `durq export` file, keeping their ids.
 
     FILE defaults to stdin. Every line is read and checked before anything is stored;
-    then all jobs are added in one transaction. Jobs already present are skipped, so an
-    import can be run again safely. Prints how many jobs were added.
+    then all jobs are added in one transaction (with a progress bar on a terminal). Jobs
+    already present are skipped, so an import can be run again safely. Prints how many jobs
+    were added.
     """
     found: list[Job] = []
-    for number, line in enumerate(source, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = codec.parse(line, f"line {number}")
-        except InvalidJob as exc:
-            raise InvalidJob(f"{exc}; nothing was imported") from None
-        try:
-            found.append(fmt.job_from_dict(data))
-        except InvalidJob as exc:
-            raise InvalidJob(f"line {number}: {exc}; nothing was imported") from None
-    added = env.queue().import_jobs(found) if found else 0
+    with progress.bar("reading jobs", lambda: None) as bar:
+        for number, line in enumerate(source, start=1):
+            bar.advance(1)
+            if not line.strip():
+                continue
+            try:
+                data = codec.parse(line, f"line {number}")
+            except InvalidJob as exc:
+                raise InvalidJob(f"{exc}; nothing was imported") from None
+            try:
+                found.append(fmt.job_from_dict(data))
+            except InvalidJob as exc:
+                raise InvalidJob(f"line {number}: {exc}; nothing was imported") from None
+        bar.restart("importing jobs", len(found))
+        added = env.queue().import_jobs(found, progress=bar.advance) if found else 0
     skipped = len(found) - added
     note = f" ({skipped} already present)" if skipped else ""
     click.echo(f"imported {added} job{'s' * (added != 1)}{note}")

@@ -39,6 +39,9 @@ def when_reachable(connect: Callable[[], JobQueue]) -> JobQueue | None:
                 stop.wait(waiting.failed("connecting", exc))
                 continue
             waiting.recovered()
+            if stop.is_set():  # the signal came while connect() ran: honour it
+                queue.close()
+                return None
             return queue
     return None
 

@@ -19,8 +19,11 @@ def serve(db_url: str, host: str = "127.0.0.1", port: int = 8000, token: str | N
 
     ``token`` (else ``$DURQ_DASHBOARD_TOKEN``) protects every page and API call; surrounding
     whitespace is not part of it. Raises ``InsecureBind`` when the token is shorter than 16
-    characters, or when ``host`` is not a loopback address and there is no token, and
+    characters, or when ``host`` is not a loopback address and there is no token,
+    ``NoDatabase`` when there is no durq database at ``db_url`` (a dashboard only looks after
+    a queue: it never makes one, so a mistyped URL is not shown as an empty queue), and
     ``DurqError`` when the dashboard's dependencies are missing or the queue cannot be opened.
+    All of these before anything listens.
     """
     token = checked_token(token or os.environ.get("DURQ_DASHBOARD_TOKEN") or None)
     check_bind(host, token)
@@ -35,7 +38,7 @@ def serve(db_url: str, host: str = "127.0.0.1", port: int = 8000, token: str | N
         ) from None
     import durq
 
-    queue = durq.connect(db_url)
+    queue = durq.connect(db_url, create=False)
     try:
         # Without a token only loopback names are answered: a page on another site whose
         # name resolves to 127.0.0.1 (DNS rebinding) must not reach the dashboard.

@@ -20,6 +20,7 @@ from durq.dashboard.metrics import exposition, registry_for
 from durq.dashboard.rendering import HERE, render
 from durq.dashboard.security import SecurityMiddleware
 from durq.dashboard.sessions import Sessions
+from durq.dashboard.where import database_label
 from durq.errors import BackendError, DurqError, InvalidJob, InvalidState, JobNotFound
 from durq.queue import JobQueue
 
@@ -153,6 +154,7 @@ def create_app(
     )
     app.state.queue = queue
     app.state.token = token
+    app.state.database = database_label(queue.url)  # shown in the pages' footer
     app.state.sessions = sessions
     app.state.registry = registry_for(queue)
     return app

@@ -13,18 +13,25 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from durq.dashboard import params
-from durq.dashboard.charts import throughput_svg
+from durq.dashboard.charts import throughput_chart
 from durq.dashboard.params import PAGE_SIZE
 from durq.dashboard.rendering import redirect_with_flash, render
 from durq.dashboard.security import SESSION_COOKIE, checked_form, form_value, safe_next, same_value
 from durq.dashboard.sessions import Sessions
 from durq.errors import InvalidJob, InvalidState
+from durq.history import numbered
 from durq.queue import JobInsights, JobQueue
 
 
 def queue_of(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.queue
     return queue
+
+
+def short_ids(queue: JobQueue, ids: list[str]) -> dict[str, str]:
+    """Each id as a list shows it: its shortest unique start (``JobQueue.short_ids``, which
+    ``durq jobs show`` takes back). Links always use the whole id."""
+    return queue.short_ids(ids) if ids else {}
 
 
 def csrf_refused(request: Request) -> Response:
@@ -47,7 +54,7 @@ def _overview_context(queue: JobQueue) -> dict[str, Any]:
     context: dict[str, Any] = {"stats": stats, "chart": None, "now": datetime.now(UTC)}
     if isinstance(queue, JobInsights):  # optional: a backend without it has no chart
         steps = queue.throughput()
-        context["chart"] = throughput_svg(steps)
+        context["chart"] = throughput_chart(steps)
         context["finished_last_hour"] = sum(sum(counts.values()) for _, counts in steps)
     return context
 
@@ -81,7 +88,8 @@ def _jobs_context(request: Request) -> dict[str, Any]:
     chosen = job_filter(request)
     state, queue_name, task = chosen["state"], chosen["queue"], chosen["task"]
     limit, before = chosen["limit"], chosen["before"]
-    jobs = queue_of(request).list_jobs(**chosen)
+    queue = queue_of(request)
+    jobs = queue.list_jobs(**chosen)
     filters = {k: v for k, v in (("state", state), ("queue", queue_name), ("task", task)) if v}
     if limit != PAGE_SIZE:
         filters["limit"] = str(limit)
@@ -98,11 +106,30 @@ def _jobs_context(request: Request) -> dict[str, Any]:
         "query": urlencode({**filters, **({"before": before} if before else {})}),
         "next_url": next_url,
         "first_url": "/jobs?" + urlencode(filters) if before else None,
-        # The bulk actions take a state and a queue, not a task: offer none under a task
-        # filter, where they would act on more jobs than the page shows.
-        "can_resubmit_all": task is None and state in ("succeeded", "unprocessable", "cancelled"),
-        "can_cancel_all": task is None and state in ("queued", "unprocessable"),
+        "short": short_ids(queue, [j.id for j in jobs]),
+        **_bulk_offers(queue, state, queue_name, task, bool(jobs), before),
     }
+
+
+def _bulk_offers(
+    queue: JobQueue,
+    state: str | None,
+    queue_name: str | None,
+    task: str | None,
+    on_page: bool,
+    before: str | None,
+) -> dict[str, bool]:
+    """Which bulk buttons the jobs page shows. The bulk actions take a state and a queue,
+    not a task: none under a task filter, where they would act on more jobs than the page
+    shows. None either when no job matches: a "Cancel all" that can only answer "0 jobs
+    cancelled" is noise. A job on this page settles it; an empty later page asks the queue
+    for one job of the filter (newer than this page, or gone since)."""
+    resubmit = task is None and state in ("succeeded", "unprocessable", "cancelled")
+    cancel = task is None and state in ("queued", "unprocessable")
+    if (resubmit or cancel) and not on_page:
+        matches = before is not None and bool(queue.list_jobs(state, queue_name, limit=1))
+        resubmit, cancel = resubmit and matches, cancel and matches
+    return {"can_resubmit_all": resubmit, "can_cancel_all": cancel}
 
 
 async def jobs(request: Request) -> Response:
@@ -117,7 +144,9 @@ async def jobs_partial(request: Request) -> Response:
 
 def _job_context(queue: JobQueue, job_id: str) -> dict[str, Any]:
     job = queue.get(job_id)
-    return {"job": job, "attempts": queue.attempts(job_id)}
+    # Numbered straight through: a resubmit starts the job's attempt count again, so two
+    # attempts can both be "attempt 1" in the records.
+    return {"job": job, "history": numbered(queue.attempts(job_id))}
 
 
 async def job_detail(request: Request) -> Response:
@@ -129,9 +158,15 @@ async def job_detail(request: Request) -> Response:
 # -- workers -------------------------------------------------------------------------------
 
 
+def _workers_context(queue: JobQueue) -> dict[str, Any]:
+    found = queue.workers()
+    running = [w.current_job_id for w in found if w.current_job_id]
+    return {"workers": found, "short": short_ids(queue, running)}
+
+
 async def workers(request: Request) -> Response:
-    found = await run_in_threadpool(queue_of(request).workers)
-    return render(request, "workers.html", {"workers": found})
+    context = await run_in_threadpool(_workers_context, queue_of(request))
+    return render(request, "workers.html", context)
 
 
 # -- actions -------------------------------------------------------------------------------

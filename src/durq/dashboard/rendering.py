@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from durq.dashboard.security import CSRF_FIELD
-from durq.job import CANCELLABLE_STATES, FINISHED_STATES, JobState
+from durq.dashboard.security import CSRF_FIELD, is_authenticated
+from durq.job import CANCELLABLE_STATES, FINISHED_STATES, Job, JobState
 
 HERE = Path(__file__).resolve().parent
 FLASH_COOKIE = "durq_flash"
@@ -69,6 +69,13 @@ def first_line(value: str | None) -> str:
     return lines[-1][:200] if lines else ""
 
 
+def current_error(job: Job) -> str | None:
+    """The error to show as the job's own: none once it has succeeded. ``last_error`` keeps
+    the text of an earlier failed attempt, which the attempt history still shows; in red
+    beside a success it would read as something wrong now."""
+    return None if job.state is JobState.SUCCEEDED else job.last_error
+
+
 def allowed_actions(state: JobState) -> list[str]:
     """The actions ``JobQueue`` allows on a job in ``state``, in the order buttons show."""
     actions = []
@@ -95,6 +102,7 @@ def _environment() -> jinja2.Environment:
     env.globals.update(
         states=[s.value for s in JobState],
         allowed_actions=allowed_actions,
+        current_error=current_error,
         csrf_field=CSRF_FIELD,
     )
     return env
@@ -108,9 +116,12 @@ def render(
 ) -> Response:
     """Render a page, with the CSRF token, the login state and any flash message."""
     flash = read_flash(request)
+    token: str | None = request.app.state.token
     full = {
         "csrf_token": request.state.csrf_token,
-        "login_required": request.app.state.token is not None,
+        "login_required": token is not None,
+        "signed_in": _signed_in(request, name, token),
+        "database": request.app.state.database,
         "flash": flash,
         "path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **(context or {}),
@@ -120,6 +131,15 @@ def render(
     if flash is not None:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
+
+
+def _signed_in(request: Request, name: str, token: str | None) -> bool:
+    """Whether the page may show what only people let in see: the navigation, **Log out**
+    and the database's name. Never on the login form, nor on a page someone without a
+    session reaches (a refused login post)."""
+    if name == "login.html":
+        return False
+    return token is None or is_authenticated(request, token, request.app.state.sessions)
 
 
 def redirect_with_flash(request: Request, url: str, kind: str, text: str) -> Response:

@@ -81,11 +81,11 @@ class RunningJob:
                     raise TypeError("the task returned a coroutine: declare it async def")
             except BaseException as error:
                 # BaseException too: a task calling sys.exit() fails its attempt, not the worker.
-                if hooks:
+                if hooks and self.dropped is None:  # a dropped job's outcome is not its own
                     hooks.failed(self.job, error)
                 self.completed_in = here.completed
                 return self._raised(error)
-            if hooks:
+            if hooks and self.dropped is None:
                 hooks.succeeded(self.job, value)
         self.completed_in = here.completed
         return self._returned(value)
@@ -112,11 +112,11 @@ class RunningJob:
             except asyncio.CancelledError:
                 raise
             except BaseException as error:
-                if hooks:
+                if hooks and self.dropped is None:  # a dropped job's outcome is not its own
                     hooks.failed(self.job, error)
                 self.completed_in = here.completed
                 return self._raised(error)
-            if hooks:
+            if hooks and self.dropped is None:
                 hooks.succeeded(self.job, value)
         self.completed_in = here.completed
         return self._returned(value)

@@ -161,6 +161,8 @@ class Worker:
         self._signals = 0  # counted by the signal handler itself, seen before any dispatch
         self._last_signal: int | None = None
         self._grace_until: float | None = None
+        self._grace_ended = False  # the grace ran out (or a cold stop came): release all
+        self._cold = False  # a second signal, or stop(cold=True)
         self._exit_code = 0
         self._claim_now = True  # the last claim was full (or none yet): more may be ready
         self._want_changes = threading.Event()  # the waker should listen for changes
@@ -259,7 +261,10 @@ class Worker:
         if self._unsure_claims:
             self._recover_claims()
         if self._running and self._leases.due_in() == 0:
-            for running, why in self._leases.renew(list(self._running.values())):
+            # A dropped job (cancelled, lease lost) is no longer ours: its lease is not
+            # renewed, and it is not reported again at every renewal.
+            held = [r for r in self._running.values() if r.dropped is None]
+            for running, why in self._leases.renew(held):
                 self._drop(running, why)
         self._settle_and_claim()
         if self._scheduler.due_in() == 0 and self._stop is None:
@@ -279,11 +284,17 @@ class Worker:
     def _inbox_wait(self) -> float:
         """How long the loop may sleep: until the next thing it must do on its own."""
         if self._outage.ongoing:
-            return (
-                self._outage.wait_left()
-                if self._stop is None
-                else min(self._outage.wait_left(), self._grace_left())
-            )
+            waits = [self._outage.wait_left()]
+            if self._grace_until is not None:
+                waits.append(self._grace_left())
+            deadlines = [
+                r.deadline
+                for r in self._running.values()
+                if r.outcome is None and not r.call.is_async
+            ]
+            if deadlines:  # overruns are still watched while the database is away
+                waits.append(max(0.0, min(deadlines) - time.monotonic()))
+            return min(waits)
         waits = [self._registry_due()]
         if self._running:
             waits.append(self._leases.due_in())
@@ -328,7 +339,10 @@ class Worker:
             if running.dropped is not None or message.finished is None:
                 del self._running[running.job.id]
                 self.jobs_done += 1
-                self._log(running, logging.ERROR, f"{running.dropped}; outcome discarded")
+                # An admin's cancel is routine; a lost lease (or a task that could not be
+                # run) is not.
+                level = logging.INFO if running.dropped == "cancelled" else logging.ERROR
+                self._log(running, level, f"{running.dropped}; outcome discarded")
                 return
             self._record(running, message.finished)
         elif isinstance(message, _Wake):
@@ -354,28 +368,58 @@ class Worker:
         if self._grace_until is None and (self._settler.pending or self._outage.ongoing):
             self._grace_until = time.monotonic() + self.grace
         if stop.cold:
+            self._cold = True
             self._grace_until = time.monotonic()
 
     def _end_grace(self) -> None:
         """At the end of the grace (or at a cold stop), release what still runs."""
         if self._grace_until is None or time.monotonic() < self._grace_until:
             return
-        if self._stop is not None and self._stop.cold:
+        if self._cold:
             why = "second signal: stopping now" if self._signals > 1 else "cold stop requested"
         else:
             why = f"grace of {self.grace:g}s ended"
         log.info("worker %s stopping (%s) after %d jobs", self.worker_id, why, self.jobs_done)
         for running in list(self._running.values()):
-            if running.outcome is not None or running.dropped is not None:
+            if running.outcome is not None:
+                continue
+            if running.dropped is not None:
+                # Cancelled or its lease lost, and still running (a thread that cannot be
+                # interrupted): nothing to write for it, and nothing to wait for.
+                self._forget(running)
                 continue
             self._leave_behind(running)
             running.release_why = why
             self._record(running, running.released())
         self._grace_until = None
+        self._grace_ended = True
+
+    def _forget(self, running: RunningJob) -> None:
+        """Stop waiting for a dropped task that still runs: its thread is left to itself."""
+        self._leave_behind(running)
+        del self._running[running.job.id]
+        self.jobs_done += 1
 
     def _time_out_overruns(self) -> None:
         now = time.monotonic()
         for running in list(self._running.values()):
+            overran = now >= running.deadline and not running.call.is_async
+            if overran and running.outcome is None and running.dropped is not None:
+                # A dropped thread task past its timeout: as any overrun, its thread is
+                # abandoned and the process restarts clean; there is no outcome to write.
+                self._forget(running)
+                self._log(
+                    running,
+                    logging.WARNING,
+                    f"still running {running.job.timeout:g} s "
+                    f"after its start ({running.dropped}); its thread is left behind",
+                )
+                if self.install_signal_handlers:
+                    self._exit_code = TIMEOUT_EXIT_CODE
+                    self._begin_stop(
+                        _Stop("a task overran its timeout; exiting to restart clean", False)
+                    )
+                continue
             if now < running.deadline or not self._may_overrun(running):
                 continue
             self._threads.abandon(running)
@@ -541,9 +585,8 @@ class Worker:
 
     def _gave_up_in_outage(self) -> bool:
         """Stopping, the grace is over, the database is still away and no task runs."""
-        stopping = self._stop is not None and self._grace_until is not None
-        over = stopping and self._outage.ongoing and not self._grace_left()
-        return over and not self._busy()
+        over = self._grace_ended or (self._grace_until is not None and not self._grace_left())
+        return self._stop is not None and over and self._outage.ongoing and not self._busy()
 
     def _stop_reason(self) -> str:
         return self._stop.reason if self._stop else f"{name_of(self._last_signal)} received"
@@ -582,6 +625,10 @@ class Worker:
             return
         if said is not None:
             log.warning("%s", said)
+        try:
+            self._register()  # listed before the first job it runs, not after
+        except DurqError as exc:
+            log.debug("worker %s: registering later: %s", self.worker_id, exc)
 
     def _register(self) -> None:
         self.queue.worker_heartbeat(
