@@ -79,8 +79,8 @@ def depth(text: str, at_most: int) -> int:
     """How deeply ``text`` (JSON) nests lists and objects, when more than ``at_most``; else
     any number up to ``at_most``. Cheap for the usual small value: it counts brackets first
     (in C), and walks the text only when there are more of them than ``at_most``."""
-    if text.count("[") + text.count("{") <= at_most:
-        return 0
+    if len(text) <= 2 * at_most or text.count("[") + text.count("{") <= at_most:
+        return 0  # each level takes two characters, an opening and a closing one
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
     return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
 

@@ -32,14 +32,15 @@ def new_job_ids(n: int) -> list[str]:
     noise = os.urandom(8 * n).hex()
     variant = _VARIANT
     ids = []
+    millisecond, start = -1, ""
     for i in range(n):
         counter = first + i
-        clock = f"{counter >> 12:012x}"
+        if counter >> 12 != millisecond:  # once per 4,096 ids at most
+            millisecond = counter >> 12
+            clock = f"{millisecond:012x}"
+            start = f"{clock[:8]}-{clock[8:]}-7"
         rand_b = noise[16 * i : 16 * i + 16]
-        ids.append(
-            f"{clock[:8]}-{clock[8:]}-7{counter & 0xFFF:03x}-"
-            f"{variant[rand_b[0]]}{rand_b[1:4]}-{rand_b[4:]}"
-        )
+        ids.append(f"{start}{counter & 0xFFF:03x}-{variant[rand_b[0]]}{rand_b[1:4]}-{rand_b[4:]}")
     return ids
 
 

@@ -514,6 +514,30 @@ def test_enqueue_many_stores_all_in_order(queue: durq.JobQueue) -> None:
     assert queue.enqueue_many([]) == []
 
 
+def test_enqueue_many_stores_every_kind_of_payload_as_given(queue: durq.JobQueue) -> None:
+    payloads: list[object] = [
+        'quote " back \\ newline \n tab \t nul \u0000 line sep \u2028 é 中 🎉',
+        {"nested": [1, [2, [3, {"x": None}]]], "": ""},
+        12345678901234567890123,
+        -0.0,
+        1e300,
+        0.1 + 0.2,
+        None,
+        True,
+        [],
+        {},
+    ]
+    policy = durq.RetryPolicy(base=2.0, cap=60.0, jitter=0.0)
+    jobs = queue.enqueue_many(
+        payloads, queue="kinds", max_attempts=3, timeout=9.5, task="t.kinds", retry=policy
+    )
+    assert [j.payload for j in jobs] == payloads
+    assert [queue.get(j.id) for j in jobs] == jobs
+    assert {(j.task, j.retry, j.max_attempts, j.timeout) for j in jobs} == {
+        ("t.kinds", policy, 3, 9.5)
+    }
+
+
 def test_enqueue_many_is_all_or_nothing(queue: durq.JobQueue) -> None:
     queue.enqueue("already here")
     payloads: list[object] = [{"n": n} for n in range(10)]

@@ -110,18 +110,9 @@ class PostgresQueue(JobQueue, JobInsights):
         unknown = [new.queue] if register else self._known_queues.unknown({new.queue})
         for queue in unknown:
             conn.execute(Q["register_queue"], {"queue": queue})
-        params = {
-            "queue": new.queue,
-            "priority": new.priority,
-            "delay": new.delay,
-            "max_attempts": new.max_attempts,
-            "timeout": new.timeout,
-            "task": new.task,
-            **retry_columns(new.retry),
-        }
+        params = _shared_params(new)
         if len(new.ids) == 1:
-            one = {**params, "id": new.ids[0], "payload": new.payloads[0]}
-            one["dedupe_key"] = new.dedupe_key
+            one = _one_job_params(new)
             # A live job holding the key may finish between the insert that bumps into it
             # and the look-up; then the insert is simply tried again.
             while True:
@@ -149,18 +140,7 @@ class PostgresQueue(JobQueue, JobInsights):
     async def _insert_external_async(self, connection: Any, new: storage.NewJobs) -> list[Job]:
         if len(new.ids) != 1:
             raise InvalidJob("an async connection takes one job per enqueue")
-        params = {
-            "queue": new.queue,
-            "priority": new.priority,
-            "delay": new.delay,
-            "max_attempts": new.max_attempts,
-            "timeout": new.timeout,
-            "task": new.task,
-            "id": new.ids[0],
-            "payload": new.payloads[0],
-            "dedupe_key": new.dedupe_key,
-            **retry_columns(new.retry),
-        }
+        params = _one_job_params(new)
         async with external_cursor_async(connection, self.where) as cursor:
             await cursor.execute(Q["register_queue"], params)
             while True:
@@ -511,3 +491,26 @@ class PostgresQueue(JobQueue, JobInsights):
         with self.db.transaction() as conn:
             rows = conn.execute(Q["workers"], {"stale_after": stale_after}).fetchall()
         return [worker_from_row(r, as_is) for r in rows]
+
+
+def _shared_params(new: storage.NewJobs) -> dict[str, Any]:
+    """The insert's parameters that every job of ``new`` shares."""
+    return {
+        "queue": new.queue,
+        "priority": new.priority,
+        "delay": new.delay,
+        "max_attempts": new.max_attempts,
+        "timeout": new.timeout,
+        "task": new.task,
+        **retry_columns(new.retry),
+    }
+
+
+def _one_job_params(new: storage.NewJobs) -> dict[str, Any]:
+    """The insert's parameters for ``new``'s one job (the only kind with a dedupe key)."""
+    return {
+        **_shared_params(new),
+        "id": new.ids[0],
+        "payload": new.payloads[0],
+        "dedupe_key": new.dedupe_key,
+    }

@@ -28,6 +28,7 @@ from durq.backends._common import (
     attempt_from_row,
     completed,
     job_from_row,
+    queued_jobs,
     retry_columns,
     unix_time,
     worker_from_row,
@@ -185,30 +186,27 @@ class SQLiteQueue(JobQueue, JobInsights):
                 conn.executemany(Q["insert_job"], values)
         stored = json.loads("[" + ",".join(new.payloads) + "]")
         created, ready = unix_time(now), unix_time(run_at)
-        return [
-            Job(
-                id=job_id,
-                queue=new.queue,
-                payload=payload,
-                state=JobState.QUEUED,
-                priority=new.priority,
-                run_at=ready,
-                attempts=0,
-                max_attempts=new.max_attempts,
-                timeout=new.timeout,
-                dedupe_key=new.dedupe_key,
-                worker_id=None,
-                lease_expires_at=None,
-                lease_token=None,
-                last_error=None,
-                task=new.task,
-                result=None,
-                created_at=created,
-                updated_at=created,
-                retry=new.retry,
-            )
-            for job_id, payload in zip(new.ids, stored, strict=True)
-        ]
+        return queued_jobs(
+            new.ids,
+            stored,
+            queue=new.queue,
+            state=JobState.QUEUED,
+            priority=new.priority,
+            run_at=ready,
+            attempts=0,
+            max_attempts=new.max_attempts,
+            timeout=new.timeout,
+            dedupe_key=new.dedupe_key,
+            worker_id=None,
+            lease_expires_at=None,
+            lease_token=None,
+            last_error=None,
+            task=new.task,
+            result=None,
+            created_at=created,
+            updated_at=created,
+            retry=new.retry,
+        )
 
     # -- the application's own connection to the queue's file ------------------------------
 
