@@ -14,7 +14,7 @@ import pytest
 
 import durq
 
-from .browsing import DOCS, WAIT_MS, Server, fill_an_hour
+from .browsing import DOCS, WAIT_MS, Server, fill_an_hour, show_a_tidy_database_path
 from .scenes import XSS, Scene, make_scene
 
 pytestmark = pytest.mark.browser
@@ -206,6 +206,8 @@ def test_screenshot_of_the_overview(
         with Server(sqlite_url) as server:
             page.goto(server.base + "/")
             page.locator("svg.chart-plot rect.bar-succeeded").first.wait_for()
+            assert page.text_content("#database") == sqlite_url.removeprefix("sqlite:///")
+            show_a_tidy_database_path(page)
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000

@@ -17,7 +17,7 @@ import pytest
 
 import durq
 
-from .browsing import DOCS, WAIT_MS, Server, fill_an_hour
+from .browsing import DOCS, WAIT_MS, Server, fill_an_hour, show_a_tidy_database_path
 from .scenes import Scene, make_scene, make_unprocessable
 
 pytestmark = pytest.mark.browser
@@ -168,6 +168,7 @@ def test_overview_on_a_phone(phone: Any, busy: Busy) -> None:
     with Server(busy.url, token=TOKEN) as server:
         log_in(phone, server)
         phone.locator("svg.chart-plot rect.bar-succeeded").first.wait_for()
+        show_a_tidy_database_path(phone)
         phone.screenshot(path=str(DOCS / "dashboard-phone.png"), full_page=True)
         assert_fits(phone, "overview")
         assert_readable_chart(phone)
