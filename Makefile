@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint typecheck run start status stop bench bench-peers clean
+.PHONY: install test lint typecheck run start status stop bench bench-peers bench-worker \
+	bench-targets clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,13 +28,29 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
+# Each bench target rewrites its own sections of docs/benchmarks.md, keeps its raw numbers in
+# var/bench-results/ and then refreshes the table of targets (bench/targets.py).
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/targets.py
 
 # durq against persist-queue, huey, litequeue, procrastinate and pgqueuer (their own venv
-# under var/); writes docs/benchmarks.md. ARGS=--quick for a smoke run.
+# under var/): drains, enqueue, pickup and the I/O-bound drain; writes docs/benchmarks.md and
+# docs/drain.svg. ARGS=--quick for a smoke run (prints only), e.g. ARGS="--reps 2".
 bench-peers: $(STAMP)
 	$(BIN)/python bench/peers.py $(ARGS)
+	$(BIN)/python bench/targets.py
+
+# The worker process itself: memory at --concurrency 8/32/100, idle CPU and pickup latency,
+# and the 4-process drain at concurrency 1-64, three interleaved runs each (about 5 minutes).
+bench-worker: $(STAMP)
+	$(BIN)/python bench/rss.py
+	$(BIN)/python bench/pickup.py
+	$(BIN)/python bench/concurrency.py --reps 3
+	$(BIN)/python bench/targets.py
+
+bench-targets: $(STAMP)
+	$(BIN)/python bench/targets.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -40,18 +40,9 @@ SYNCS = ("full", "normal")
 
 INTRO = """# Benchmarks
 
-Each script writes its own marked section of this file (`--no-write` leaves it alone); run
-them from the repository root with the project's venv:
-
-- `make bench` = `.venv/bin/python bench/bench.py [--quick] [--no-write]`: the core benchmark,
-  durq's SQLite backend against plain `sqlite3` statements, with the targets of issue 2
-  (section "Core"; about 3-8 minutes, `--quick` is a smoke run of seconds).
-- `.venv/bin/python bench/bench_postgres.py [--db postgresql://…] [--quick] [--no-write]`:
-  the same workloads (`bench/_common.py`) against PostgreSQL.
-- `.venv/bin/python bench/pickup.py [--db URL] [--jobs 200] [--no-write]`: idle pickup latency.
-- `.venv/bin/python bench/dashboard.py [--runs 7] [--rebuild] [--no-write]`: dashboard pages
-  on 1,000,000 jobs (`--rebuild` after a schema change).
-- `make bench-peers` (`bench/peers.py`): durq beside the queues people would pick instead.
+Each script writes its own marked section of this file (`--no-write` leaves it alone) and
+keeps its raw numbers in `var/bench-results/`; `make bench`, `make bench-peers`,
+`make bench-worker` run them, and `bench/targets.py` gathers the targets into one table.
 """
 
 
@@ -326,6 +317,7 @@ class Run:
         self.rates: dict[tuple[str, str, str], list[float]] = {}
         self.ratios: dict[tuple[str, str], list[float]] = {}
         self.serial = 0
+        self.producer_only = False  # --producer: the enqueue workloads only
 
     def fresh(self, name: str) -> Path:
         self.serial += 1
@@ -388,6 +380,8 @@ class Run:
             lambda p: _common.enqueue_batches(self.url(p, sync), s.batch),
             lambda p: floor_batches(p, sync, s.batch),
         )
+        if self.producer_only:
+            return
         for processes in (1, 4):
             key = f"drain{processes}"
             empty = self.pair(
@@ -396,7 +390,7 @@ class Run:
                 rep,
                 s.drain,
                 self.durq_drain(sync, processes, None),
-                lambda p, k=processes: floor_drain(p, sync, s.drain, k),  # type: ignore[misc]
+                lambda p, k=processes: floor_drain(p, sync, s.drain, k),
             )
             full = self.measure(
                 f"{key}_filler",
@@ -417,6 +411,8 @@ def report(run: Run, sizes: Sizes, info: dict[str, str], seconds: float) -> str:
     missed = []
     for w in WORKLOADS:
         for sync in SYNCS:
+            if (w.key, sync) not in run.ratios:
+                continue  # not run (--producer)
             durq_rate = statistics.median(run.rates[(w.key, sync, "durq")])
             if w.reference == "floor":
                 ref = statistics.median(run.rates[(w.key, sync, "floor")])
@@ -486,6 +482,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--reps", type=int, help="repetitions (default 3, or 1 with --quick)")
     parser.add_argument("--dir", type=Path, help="where the temporary directory goes")
+    parser.add_argument(
+        "--producer",
+        action="store_true",
+        help="the enqueue workloads only (seconds; for more repetitions of the producer "
+        "targets): keeps their numbers for bench/targets.py, leaves the docs section alone",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.reps:
@@ -495,9 +497,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(name)
         info = machine(tmp)
         filler = tmp / "filler-template.db"
-        took = build_filler(filler, sizes.filler)
-        print(f"filler: {sizes.filler:,} succeeded jobs built in {took:.1f} s", flush=True)
+        if not args.producer:
+            took = build_filler(filler, sizes.filler)
+            print(f"filler: {sizes.filler:,} succeeded jobs built in {took:.1f} s", flush=True)
         run = Run(sizes, tmp, filler)
+        run.producer_only = args.producer
         for rep in range(sizes.reps):
             for sync in SYNCS if rep % 2 == 0 else reversed(SYNCS):
                 print(f"repetition {rep + 1}/{sizes.reps}, synchronous={sync}", flush=True)
@@ -506,9 +510,30 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_write:
-        docs_section.write_section("core", text, INTRO)
+        if not args.producer:
+            docs_section.write_section("core", text, INTRO)
+        docs_section.save_results("core", results(run, sizes))
         print(f"\nwritten to {docs_section.DOCS}")
     return 0
+
+
+def results(run: Run, sizes: Sizes) -> dict[str, Any]:
+    """The medians, for ``bench/targets.py``: rates and durq/floor ratios per workload."""
+    return {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "sizes": dataclasses.asdict(sizes),
+        "rates": {
+            f"{key} {sync} {impl}": statistics.median(values)
+            for (key, sync, impl), values in run.rates.items()
+        },
+        "ratios": {
+            f"{key} {sync}": statistics.median(values) for (key, sync), values in run.ratios.items()
+        },
+        "ratio_runs": {f"{key} {sync}": values for (key, sync), values in run.ratios.items()},
+        "producer_only": run.producer_only,
+        "targets": {w.key: w.target for w in WORKLOADS if w.target is not None},
+        "durq_source": docs_section.source_state(),
+    }
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def run(server: str, sizes: Sizes) -> tuple[list[tuple[str, int, float]], list[f
             timings.append((label, sizes.drain, seconds))
         print(timings[-1], file=sys.stderr)
     with fresh_database(server, "pickup") as url:
-        acked, _ = pickup.measure(url, sizes.pickups, seed=1)
+        acked, _, _ = pickup.measure(url, sizes.pickups, seed=1, idle_seconds=0)
     return timings, acked
 
 

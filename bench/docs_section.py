@@ -1,10 +1,20 @@
-"""The marked sections of docs/benchmarks.md: each benchmark script owns one and rewrites it."""
+"""The marked sections of docs/benchmarks.md: each benchmark script owns one and rewrites it.
+
+Each script also keeps its latest raw numbers in ``var/bench-results/<name>.json``, from
+which ``bench/targets.py`` builds the table of targets.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+RESULTS = ROOT / "var" / "bench-results"
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -25,3 +35,37 @@ def write_section(name: str, text: str, intro: str = "# Benchmarks\n") -> None:
     else:
         current = current.rstrip("\n") + "\n\n" + block + "\n"
     DOCS.write_text(current)
+
+
+def save_results(name: str, data: Any) -> Path:
+    """Keep a script's latest raw numbers (JSON) for ``bench/targets.py``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1))
+    return path
+
+
+def load_results(name: str, folder: Path = RESULTS) -> Any:
+    """A script's latest raw numbers, or None when it has not been run here."""
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def source_state() -> str:
+    """Which durq was measured: the commit, and a digest of uncommitted changes under src/
+    ("abc1234", or "abc1234+d5e6f7a8" with changes), so numbers from different runs can be
+    matched to the code they measured while src/ moves."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--", "src"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}+{hashlib.sha1(diff).hexdigest()[:8]}" if diff else head

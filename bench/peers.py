@@ -3,8 +3,10 @@
 ``make bench-peers`` runs this with the project's venv. It installs the peers (persist-queue,
 huey, litequeue on SQLite; procrastinate, pgqueuer on PostgreSQL) in their own venv under
 ``var/peers-venv`` (never durq's dependencies), starts PostgreSQL if it is down, runs every
-workload for every queue with the libraries interleaved, and writes the table into
-docs/benchmarks.md. ``--quick`` is a smoke run (small N, one repetition, table to stdout).
+workload for every queue with the libraries interleaved, writes the tables into
+docs/benchmarks.md and draws the drains as docs/drain.svg. ``--quick`` is a smoke run (small
+N, one repetition, tables to stdout). The raw results also go to
+``var/bench-results/peers.json``, which ``bench/targets.py`` reads.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import docs_section
 import peers_harness as harness
 import peers_report as report
-from peers_profile import summarize
+from peers_profile import main as summarize_run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS_VENV = ROOT / "var" / "peers-venv"
@@ -40,6 +43,9 @@ PEERS = [
     "psycopg[binary,pool]==3.3.9",
 ]
 DEFAULT_JOBS = 20000  # jobs per drain in a full run
+# The I/O-bound drain (issue "worker runtime", target 3): one process, 100 jobs at once,
+# each sleeping 100 ms, so 1,000 jobs/s is the ceiling.
+IO_JOBS, IO_CONCURRENCY, IO_SLEEP = 2000, 100, 0.1
 SQLITE_PEERS = ["huey", "persist-queue", "litequeue"]
 POSTGRES_PEERS = ["procrastinate", "pgqueuer"]
 
@@ -126,6 +132,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--latency-samples", type=int, help="pickups timed per repetition (default 100; quick 10)"
     )
+    parser.add_argument(
+        "--io-jobs", type=int, help="jobs in the I/O-bound drain (default 2000; quick 200)"
+    )
     parser.add_argument("--synchronous", choices=["full", "normal"], default="full")
     parser.add_argument(
         "--only",
@@ -145,10 +154,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--load-note", default="", help="a sentence about other load, for docs")
     parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="before each measurement, wait up to this many seconds for other processes to "
+        "leave the CPUs mostly idle (0: do not wait; default 120, --quick: 0)",
+    )
+    parser.add_argument(
         "--durq-loop",
-        choices=["calls", "worker"],
-        default="calls",
-        help="durq's consumer: its claim/complete_and_claim calls, or durq.worker.Worker",
+        choices=["worker", "calls"],
+        default="worker",
+        help="durq's drain: durq.worker.Worker (default), or its bare claim/complete_and_claim",
+    )
+    parser.add_argument(
+        "--durq-concurrency",
+        type=int,
+        help="jobs at once per durq worker process (default: durq's DEFAULT_CONCURRENCY)",
     )
     parser.add_argument(
         "--profile",
@@ -161,6 +181,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.jobs = args.jobs or (1000 if quick else DEFAULT_JOBS)
     args.enqueue_jobs = args.enqueue_jobs or (200 if quick else 2000)
     args.latency_samples = args.latency_samples or (10 if quick else 100)
+    args.io_jobs = args.io_jobs or (200 if quick else IO_JOBS)
+    if args.quiet_wait is None:
+        args.quiet_wait = 0.0 if quick else 120.0
     if args.docs is None and not quick:
         args.docs = ROOT / "docs" / "benchmarks.md"
     return args
@@ -171,16 +194,22 @@ def systems_for(
 ) -> list[harness.System]:
     ours = Path(sys.executable)
     wanted = set(args.only.split(",")) if args.only else None
+    # durq's I/O-bound drain runs its task as a plain function (threads) by default; this
+    # variant runs it as an ``async def`` on the worker's event loop.
+    async_tasks = ("async tasks", (("BENCH_DURQ_TASKS", "async"),), ("io",))
     systems = [harness.System("durq", "sqlite", ours)]
+    systems.append(harness.System("durq", "sqlite", ours, *async_tasks))
     systems += [harness.System(name, "sqlite", peers_python) for name in SQLITE_PEERS]
     if postgres:
         systems.append(harness.System("durq", "postgresql", ours))
+        systems.append(harness.System("durq", "postgresql", ours, *async_tasks))
         systems += [harness.System(name, "postgresql", peers_python) for name in POSTGRES_PEERS]
         if args.pgqueuer_batch_1:
-            # pgqueuer taking one job per dequeue, as durq does: how much is batching?
+            # pgqueuer taking one job per dequeue: how much of its speed is batching?
             one = (("BENCH_PGQUEUER_BATCH", "1"),)
+            drains = ("drain1", "drain4")
             systems.append(
-                harness.System("pgqueuer", "postgresql", peers_python, "batch_size=1", one)
+                harness.System("pgqueuer", "postgresql", peers_python, "batch_size=1", one, drains)
             )
     return [s for s in systems if wanted is None or s.adapter in wanted]
 
@@ -196,6 +225,9 @@ def main(argv: list[str]) -> int:
         print("PostgreSQL is not reachable on 127.0.0.1:5432: SQLite queues only", flush=True)
     systems = systems_for(args, peers_python, postgres)
     os.environ["BENCH_DURQ_LOOP"] = args.durq_loop  # read by bench/peers_durq.py
+    if args.durq_concurrency:
+        os.environ["BENCH_DURQ_CONCURRENCY"] = str(args.durq_concurrency)
+    io = harness.IoWork(IO_CONCURRENCY, IO_SLEEP)
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     ws = harness.Workspace(ROOT / "var" / "peers-run" / stamp, args.synchronous)
@@ -208,6 +240,7 @@ def main(argv: list[str]) -> int:
         "drain1": {},
         "drain4": {},
         "latency": {},
+        "io": {},
         "errors": [],
     }
     for system in list(systems):
@@ -228,16 +261,25 @@ def main(argv: list[str]) -> int:
         ("drain1", lambda s: harness.drain(ws, s, args.jobs, 1)),
         ("drain4", lambda s: harness.drain(ws, s, args.jobs, 4)),
         ("latency", lambda s: harness.pickup_latencies(ws, s, args.latency_samples)),
+        ("io", lambda s: harness.drain(ws, s, args.io_jobs, 1, io)),
     ]
     sampler = LoadSampler()
+    quiet = {"waited": 0.0, "busy_starts": 0, "measurements": 0}
     try:
         for rep in range(args.reps):
             for key, measure in workloads:
                 for system in harness.order(systems, rep):
                     if key == "enqueue_batch" and not results["systems"][system.label]["batch"]:
                         continue  # the library has no batch enqueue
-                    if system.variant and not key.startswith("drain"):
-                        continue  # a variant differs from its library in the drain only
+                    if system.only and key not in system.only:
+                        continue  # a variant differs from its library in these only
+                    if key == "io" and not results["systems"][system.label]["io"]:
+                        continue  # not asked of this library
+                    if args.quiet_wait:
+                        waited, busy = harness.wait_for_quiet(max_wait=args.quiet_wait)
+                        quiet["waited"] += waited
+                        quiet["busy_starts"] += busy >= 0.25
+                        quiet["measurements"] += 1
                     t0 = time.monotonic()
                     try:
                         value = measure(system)
@@ -275,28 +317,34 @@ def main(argv: list[str]) -> int:
         "machine": report.machine(),
         "load": {"start": load_start, "end": os.getloadavg()[0], "mean": load_mean},
         "load_note": args.load_note,
+        "quiet": {**quiet, "max_wait": args.quiet_wait},
         "reps": args.reps,
         "jobs": args.jobs,
         "default_jobs": DEFAULT_JOBS,
         "enqueue_jobs": args.enqueue_jobs,
         "latency_samples": args.latency_samples,
+        "io": {"jobs": args.io_jobs, "concurrency": io.concurrency, "sleep": io.sleep},
         "synchronous": args.synchronous,
+        "durq_loop": args.durq_loop,
+        "durq_source": docs_section.source_state(),
     }
     if args.profile:
         # One summary per drain, its consumer processes' samples added up.
-        drains: dict[str, list[str]] = {}
-        for profile in sorted(ws.profiles.glob("*.txt")):
-            drains.setdefault(profile.stem.rsplit("-", 1)[0], []).append(profile.read_text())
-        for name, raws in drains.items():
-            print(f"\nprofile of {name} ({len(raws)} processes):\n" + summarize("\n".join(raws)))
+        summarize_run_main([str(ws.root)])
     raw = ws.root / "results.json"
     raw.write_text(json.dumps(results, indent=1))
     block = report.render(results)
     print("\n" + block + "\n")
+    for text, measured, ratio, met in report.targets(results):
+        verdict = "not measured" if met is None else ("met" if met else "MISSED")
+        print(f"target: {text}: {measured} {ratio}: {verdict}")
     print(f"raw results: {raw.relative_to(ROOT)}")
     if args.docs:
         report.write_docs(args.docs, block)
-        print(f"table written to {args.docs}")
+        chart = args.docs.parent / "drain.svg"
+        chart.write_text(report.drain_chart(results))
+        docs_section.save_results("peers", results)
+        print(f"tables written to {args.docs}, chart to {chart}")
     return 0
 
 

@@ -3,12 +3,14 @@
 Adapters run inside ``bench/peers_runner.py``, under the peers' venv (or durq's for durq), so
 this module uses the standard library only. A job's payload is its number ``n`` in
 ``0..jobs-1``; the handler does nothing but tell the recorder that ``n`` ran, so a drain
-measures the queue, not the work.
+measures the queue, not the work. The I/O-bound drain's handler first sleeps (``time.sleep``
+on a thread, ``asyncio.sleep`` in an ``async def``), as a task waiting on the network would.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO
@@ -19,22 +21,32 @@ class Recorder:
 
     In a drain it appends ``n`` to this process's ids file (the coordinator then counts jobs
     run twice or never); in an idle-latency run it prints ``ran n t`` at once, with ``t`` on
-    the monotonic clock, which every process on the machine shares.
+    the monotonic clock, which every process on the machine shares. Handlers may call it from
+    many threads at once (a worker's task threads): a lock keeps the lines whole. With
+    ``until``, ``done`` is set once that many jobs ran (for consumers that never stop).
     """
 
-    def __init__(self, ids_file: IO[str] | None = None, live: bool = False) -> None:
+    def __init__(
+        self, ids_file: IO[str] | None = None, live: bool = False, until: int | None = None
+    ) -> None:
         self.ids_file = ids_file
         self.live = live
         self.count = 0
+        self.until = until
+        self.done = threading.Event()
+        self._lock = threading.Lock()
 
     def ran(self, n: int) -> None:
         now = time.monotonic()
-        self.count += 1
-        if self.ids_file is not None:
-            self.ids_file.write(f"{n}\n")
-        if self.live:
-            sys.stdout.write(f"ran {n} {now!r}\n")
-            sys.stdout.flush()
+        with self._lock:
+            self.count += 1
+            if self.ids_file is not None:
+                self.ids_file.write(f"{n}\n")
+            if self.live:
+                sys.stdout.write(f"ran {n} {now!r}\n")
+                sys.stdout.flush()
+            if self.until is not None and self.count >= self.until:
+                self.done.set()
 
 
 class Adapter:
@@ -48,6 +60,7 @@ class Adapter:
     name = "?"
     backend = "sqlite"
     batch_supported = True
+    io_supported = False  # runs the I/O-bound drain (``drain_io``)
 
     def __init__(self, target: str, synchronous: str) -> None:
         self.target = target
@@ -80,6 +93,14 @@ class Adapter:
     def drain(self, recorder: Recorder, start: Callable[[], None]) -> None:
         """Connect, call ``start()`` (it returns when the coordinator says go), then run jobs
         until none is left and return. One consumer process; connecting is not timed."""
+        raise NotImplementedError
+
+    def drain_io(
+        self, recorder: Recorder, start: Callable[[], None], concurrency: int, sleep: float
+    ) -> None:
+        """As ``drain``, but each job first sleeps ``sleep`` seconds (waiting on I/O), and
+        ``concurrency`` jobs run at once in this one process. A consumer that cannot stop by
+        itself when the queue is empty returns once ``recorder.done`` is set."""
         raise NotImplementedError
 
     def serve(self, recorder: Recorder) -> None:

@@ -21,12 +21,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 BENCH = Path(__file__).resolve().parent
 RUNNER = BENCH / "peers_runner.py"
 PG_HOST = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{}"
+T = TypeVar("T")
 
 
 class BenchError(Exception):
@@ -42,11 +43,13 @@ class System:
     python: Path
     variant: str = ""  # a non-default setting, shown in the label
     env: tuple[tuple[str, str], ...] = ()  # how the adapter is told about the variant
+    only: tuple[str, ...] = ()  # the workloads a variant runs in (empty: every one)
 
     @property
     def label(self) -> str:
         if self.adapter == "durq":
-            return "durq (SQLite)" if self.backend == "sqlite" else "durq (PostgreSQL)"
+            storage = "SQLite" if self.backend == "sqlite" else "PostgreSQL"
+            return f"durq ({storage}, {self.variant})" if self.variant else f"durq ({storage})"
         return f"{self.adapter} ({self.variant})" if self.variant else self.adapter
 
     @property
@@ -75,8 +78,11 @@ class Runner:
         argv = [str(system.python), str(RUNNER), system.adapter, *args]
         if profile is not None:
             # py-spy starts the runner itself; stdin and stdout pass through to it.
+            # --nonblocking: sampled without pausing it (pausing a process of 16 threads
+            # 250 times a second stretched every lock hold and cut durq's drain 5-10x).
             py_spy, output = profile
-            argv = [str(py_spy), "record", "-r", "250", "-f", "raw", "-o", str(output), "--", *argv]
+            spy = [str(py_spy), "record", "-r", "250", "--nonblocking", "-f", "raw"]
+            argv = [*spy, "-o", str(output), "--", *argv]
         self.process = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -259,8 +265,26 @@ class DrainResult:
     missing: int  # jobs that never ran
 
 
-def drain(ws: Workspace, system: System, jobs: int, processes: int) -> DrainResult:
-    """Fill ``jobs`` jobs, then time ``processes`` consumers emptying the queue."""
+@dataclasses.dataclass(frozen=True)
+class IoWork:
+    """The I/O-bound drain: each job waits ``sleep`` seconds; ``concurrency`` at once."""
+
+    concurrency: int
+    sleep: float
+
+    @property
+    def ideal(self) -> float:
+        """Jobs per second if the queue cost nothing: ``concurrency`` jobs every ``sleep``."""
+        return self.concurrency / self.sleep
+
+
+def drain(
+    ws: Workspace, system: System, jobs: int, processes: int, io: IoWork | None = None
+) -> DrainResult:
+    """Fill ``jobs`` jobs, then time ``processes`` consumers emptying the queue (with ``io``,
+    the I/O-bound drain: one consumer runs ``io.concurrency`` sleeping jobs at once)."""
+    if io is not None and processes != 1:
+        raise ValueError("the I/O-bound drain runs in one process")
     target, scratch = ws.fresh(system)
     runners: list[Runner] = []
     try:
@@ -268,6 +292,10 @@ def drain(ws: Workspace, system: System, jobs: int, processes: int) -> DrainResu
         for i in range(processes):
             ids = scratch / f"ids-{i}.txt"
             args = ["drain", *ws.common(target), "--ids-file", str(ids)]
+            if io is not None:
+                args[0] = "drain-io"
+                args += ["--jobs", str(jobs), "--concurrency", str(io.concurrency)]
+                args += ["--sleep", repr(io.sleep)]
             runners.append(Runner(system, args, ws.log(system), ws.profile(system, processes, i)))
         for runner in runners:
             runner.expect("ready", 120)
@@ -341,7 +369,33 @@ def info(ws: Workspace, system: System) -> dict[str, Any]:
     return result
 
 
-def order(systems: list[System], rep: int) -> list[System]:
+def cpu_busy(window: float = 1.0) -> float:
+    """The share of all CPUs that was busy over ``window`` seconds (``/proc/stat``)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+
+    total0, idle0 = sample()
+    time.sleep(window)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_quiet(busy_below: float = 0.25, max_wait: float = 120.0) -> tuple[float, float]:
+    """On a shared machine: before a measurement, wait until other processes leave the CPUs
+    mostly idle (less than ``busy_below`` of them busy over a second), at most ``max_wait``
+    seconds. Returns (seconds waited, the busy share last seen); the benchmark's own
+    processes are idle between measurements, so what is busy then is someone else."""
+    started = time.monotonic()
+    while True:
+        busy = cpu_busy()
+        waited = time.monotonic() - started
+        if busy < busy_below or waited >= max_wait:
+            return waited, busy
+
+
+def order(systems: list[T], rep: int) -> list[T]:
     """Rotate who goes first each repetition, so no library always runs first or last."""
     shift = rep % len(systems) if systems else 0
     return systems[shift:] + systems[:shift]

@@ -7,30 +7,41 @@ which is a second commit). The drain runs exactly that pair in a loop and stops 
 empty dequeue, which skips only the consumer's idle sleep. The idle consumer is huey's
 ``Worker`` itself with ``huey_consumer -d 0.001`` (1 ms first poll; default backoff 1.15 up
 to 10 s), so it polls as often as durq's idle worker does.
+
+The I/O-bound drain is huey's own ``Consumer`` as ``huey_consumer -k thread -w N`` starts it
+(N worker threads, each running the loop above with its own connection; defaults otherwise:
+0.1 s first poll when the queue is empty). It never stops by itself, so the clock stops
+when the last job has run.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from huey import SqliteHuey
-from huey.consumer import Worker
+from huey.consumer import Consumer, Worker
 
 from peers_api import Adapter, Recorder
 
 RECORDER = Recorder()
+SLEEP = 0.0  # the I/O-bound drain's wait per job
 
 
 def bench_job(n: int) -> None:
+    if SLEEP:
+        time.sleep(SLEEP)
     RECORDER.ran(n)
 
 
 class HueyAdapter(Adapter):
     name = "huey"
     batch_supported = False  # huey enqueues a group task by task: no batch insert
+    io_supported = True
 
     def __init__(self, target: str, synchronous: str) -> None:
         super().__init__(target, synchronous)
@@ -44,7 +55,7 @@ class HueyAdapter(Adapter):
         if self.synchronous == "normal":
             create = huey.storage._create_connection
 
-            def create_normal():
+            def create_normal() -> Any:
                 conn = create()
                 conn.execute("pragma synchronous=NORMAL")
                 return conn
@@ -84,6 +95,17 @@ class HueyAdapter(Adapter):
             if task is None:
                 return
             huey.execute(task)
+
+    def drain_io(
+        self, recorder: Recorder, start: Callable[[], None], concurrency: int, sleep: float
+    ) -> None:
+        global RECORDER, SLEEP
+        RECORDER, SLEEP = recorder, sleep
+        consumer = Consumer(self.huey, workers=concurrency, worker_type="thread")
+        start()
+        consumer.start()  # the worker threads (and the scheduler): what huey_consumer runs
+        recorder.done.wait()
+        consumer.stop()  # sets the stop flag; its threads are daemons, left to end
 
     def serve(self, recorder: Recorder) -> None:
         global RECORDER

@@ -78,7 +78,7 @@ class PgQueuerAdapter(Adapter):
     ) -> None:
         manager = QueueManager(self.queries)
 
-        @manager.entrypoint(ENTRYPOINT)
+        @manager.entrypoint(ENTRYPOINT)  # type: ignore[untyped-decorator]
         async def bench_job(job: Any) -> None:
             recorder.ran(int(job.payload))
 

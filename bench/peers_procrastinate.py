@@ -5,7 +5,9 @@ SKIP LOCKED`` claim, one transaction) then ``procrastinate_finish_job`` (a secon
 task an ``async def`` so ``concurrency`` jobs overlap their round trips inside one process,
 as procrastinate's docs advise. The drain is ``run_worker_async(wait=False)``, which stops
 once the queue is caught up; the idle consumer is the same worker with ``wait=True`` and
-its default LISTEN/NOTIFY wake-up. Finished jobs are kept (its default), like durq's.
+its default LISTEN/NOTIFY wake-up. Finished jobs are kept (its default), like durq's. The
+I/O-bound drain is the same worker with ``concurrency=N``, the task awaiting
+``asyncio.sleep`` before it records the job.
 """
 
 from __future__ import annotations
@@ -24,15 +26,19 @@ from peers_api import Adapter, Recorder
 CONCURRENCY = int(os.environ.get("BENCH_PROCRASTINATE_CONCURRENCY", "4"))
 
 RECORDER = Recorder()
+SLEEP = 0.0  # the I/O-bound drain's wait per job
 
 
 async def bench_job(n: int) -> None:
+    if SLEEP:
+        await asyncio.sleep(SLEEP)
     RECORDER.ran(n)
 
 
 class ProcrastinateAdapter(Adapter):
     name = "procrastinate"
     backend = "postgresql"
+    io_supported = True
 
     def __init__(self, target: str, synchronous: str) -> None:
         super().__init__(target, synchronous)
@@ -64,7 +70,13 @@ class ProcrastinateAdapter(Adapter):
         self._open()
         self.task.batch_defer(*({"n": n} for n in numbers))
 
-    def _run_worker(self, recorder: Recorder, wait: bool, start: Callable[[], None]) -> None:
+    def _run_worker(
+        self,
+        recorder: Recorder,
+        wait: bool,
+        start: Callable[[], None],
+        concurrency: int = CONCURRENCY,
+    ) -> None:
         global RECORDER
         RECORDER = recorder
 
@@ -73,7 +85,7 @@ class ProcrastinateAdapter(Adapter):
                 await self.app.check_connection_async()  # the pool is connected
                 start()  # blocks the loop until go: nothing else runs yet
                 await self.app.run_worker_async(
-                    concurrency=CONCURRENCY if not wait else 1,
+                    concurrency=concurrency if not wait else 1,
                     wait=wait,
                     install_signal_handlers=False,
                 )
@@ -82,6 +94,13 @@ class ProcrastinateAdapter(Adapter):
 
     def drain(self, recorder: Recorder, start: Callable[[], None]) -> None:
         self._run_worker(recorder, wait=False, start=start)
+
+    def drain_io(
+        self, recorder: Recorder, start: Callable[[], None], concurrency: int, sleep: float
+    ) -> None:
+        global SLEEP
+        SLEEP = sleep
+        self._run_worker(recorder, wait=False, start=start, concurrency=concurrency)
 
     def serve(self, recorder: Recorder) -> None:
         self._run_worker(recorder, wait=True, start=lambda: None)

@@ -7,8 +7,10 @@ prints its result as one JSON line.
 
 Roles: ``info`` (version and settings), ``setup`` (create tables), ``fill`` (load jobs, not
 timed), ``enqueue`` / ``enqueue-batch`` (timed producer), ``drain`` (a consumer that stops
-when the queue is empty), ``serve`` (an idle consumer that reports each job as it runs) and
-``produce`` (enqueues one job per number read from stdin and reports when it started).
+when the queue is empty), ``drain-io`` (one consumer running ``--concurrency`` jobs at once,
+each sleeping ``--sleep`` seconds first), ``serve`` (an idle consumer that reports each job
+as it runs) and ``produce`` (enqueues one job per number read from stdin and reports when it
+started).
 """
 
 from __future__ import annotations
@@ -48,11 +50,25 @@ def main() -> None:
     parser.add_argument("adapter", choices=sorted(ADAPTERS))
     parser.add_argument(
         "role",
-        choices=["info", "setup", "fill", "enqueue", "enqueue-batch", "drain", "serve", "produce"],
+        choices=[
+            "info",
+            "setup",
+            "fill",
+            "enqueue",
+            "enqueue-batch",
+            "drain",
+            "drain-io",
+            "serve",
+            "produce",
+        ],
     )
     parser.add_argument("--target", required=True, help="directory (SQLite) or PostgreSQL URL")
     parser.add_argument("--synchronous", default="full", choices=["full", "normal"])
-    parser.add_argument("--jobs", type=int, default=0, help="how many jobs (fill, enqueue)")
+    parser.add_argument(
+        "--jobs", type=int, default=0, help="how many jobs (fill, enqueue; drain-io: expected)"
+    )
+    parser.add_argument("--concurrency", type=int, default=1, help="drain-io: jobs at once")
+    parser.add_argument("--sleep", type=float, default=0.0, help="drain-io: seconds per job")
     parser.add_argument("--batch", type=int, default=1000, help="jobs per batch")
     parser.add_argument("--ids-file", help="drain: where this process appends the ids it ran")
     args = parser.parse_args()
@@ -66,6 +82,7 @@ def main() -> None:
                 "version": adapter.version(),
                 "settings": adapter.settings(),
                 "batch": adapter.batch_supported,
+                "io": adapter.io_supported,
             }
             say(json.dumps(found))
         elif args.role == "setup":
@@ -86,6 +103,11 @@ def main() -> None:
             with open(args.ids_file, "a") as ids_file:
                 recorder = Recorder(ids_file=ids_file)
                 adapter.drain(recorder, wait_for_go)
+            say(json.dumps({"ran": recorder.count}))
+        elif args.role == "drain-io":
+            with open(args.ids_file, "a") as ids_file:
+                recorder = Recorder(ids_file=ids_file, until=args.jobs)
+                adapter.drain_io(recorder, wait_for_go, args.concurrency, args.sleep)
             say(json.dumps({"ran": recorder.count}))
         elif args.role == "serve":
             say("ready")

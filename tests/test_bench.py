@@ -26,3 +26,33 @@ def test_quick_bench_runs_and_prints_the_table(python_env: dict[str, str], tmp_p
     for workload in ("enqueue, one commit each", "enqueue_many", "drain, 4 processes"):
         assert workload in done.stdout
     assert list(tmp_path.iterdir()) == []  # the temporary files were removed
+
+
+def _run(script: str, args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH.parent / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_worker_benchmarks_run_and_print_their_tables(python_env: dict[str, str]) -> None:
+    # Memory of a real `durq worker` that ran jobs on every slot.
+    out = _run("rss.py", ["--levels", "2", "--jobs-per-slot", "2", "--no-write"], python_env)
+    assert "| 2 | 4 | 2 |" in out  # 4 jobs, run on 2 task threads
+    # Idle CPU and pickup of a real idle worker.
+    # --quiet-wait 0: a test must not wait for the machine to be idle (others run beside it).
+    quick = ["--idle-seconds", "0.5", "--quiet-wait", "0", "--no-write"]
+    out = _run("pickup.py", ["--jobs", "3", *quick], python_env)
+    assert "**Idle CPU:**" in out and "| `enqueue` returned |" in out
+    # The 4-process drain at two concurrencies, through the peers harness.
+    args = ["--levels", "1,4", "--jobs", "200", "--quiet-wait", "0", "--no-write"]
+    out = _run("concurrency.py", args, python_env)
+    assert "| 1 |" in out and "| 4 |" in out and "| 0 / 0 |" in out
+    # The targets table, whatever has been measured on this machine.
+    assert "## Targets of the worker runtime" in _run("targets.py", ["--no-write"], python_env)

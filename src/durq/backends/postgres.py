@@ -262,10 +262,28 @@ class PostgresQueue(JobQueue, JobInsights):
     def _settle(
         self, settlements: Sequence[storage.Settlement], claim: storage.ClaimRequest | None
     ) -> tuple[list[storage.Changed], list[Job]]:
+        successes = [s for s in settlements if s.outcome is Outcome.SUCCEEDED]
+        batched = len(successes) > 1
         with self.db.transaction(pipelined=True) as conn:
-            # Sent together, read together: one round trip for the whole batch.
-            cursors = [conn.execute(_SETTLE[s.outcome], self._params(s)) for s in settlements]
-            rows = [cur.fetchone() for cur in cursors]
+            # Sent together, read together: one round trip for the whole batch, and the
+            # successes (most of any batch) in one statement.
+            cursors = {
+                s.job.id: conn.execute(_SETTLE[s.outcome], self._params(s))
+                for s in settlements
+                if not (batched and s.outcome is Outcome.SUCCEEDED)
+            }
+            done: dict[str, Any] = {}
+            if batched:
+                batch = {
+                    "ids": [s.job.id for s in successes],
+                    "tokens": [s.job.lease_token for s in successes],
+                    "results": [s.result for s in successes],
+                }
+                done = {row[0]: row for row in conn.execute(Q["complete_many"], batch)}
+            rows = [
+                done.get(s.job.id) if s.job.id not in cursors else cursors[s.job.id].fetchone()
+                for s in settlements
+            ]
             missing = [s.job.id for s, row in zip(settlements, rows, strict=True) if row is None]
             states = self._states(conn, missing)
             written = [_job(row) if row is not None else None for row in rows]

@@ -50,8 +50,12 @@ from durq.worker.slots import EventLoop, ThreadSlots
 log = logging.getLogger("durq.worker")
 
 DEFAULT_GRACE = 30.0
-DEFAULT_CONCURRENCY = 16  # chosen by measurement: see docs/worker.md and docs/benchmarks.md
+# Chosen by measurement (docs/worker.md, "Why 32", and docs/benchmarks.md): a commit carries
+# at most one outcome per slot, so short jobs drain faster with more slots; beyond 32, one
+# process holds more long jobs than is fair to the others.
+DEFAULT_CONCURRENCY = 32
 TIMEOUT_EXIT_CODE = 3  # a worker program exits with this after a thread task overran
+_WAIT_SLICE = 0.1  # seconds: how long a stopping worker may wait for its waker thread
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
 _current_queue: JobQueue | None = None
@@ -221,9 +225,9 @@ class Worker:
         finally:
             self._closed.set()
             self._want_changes.set()
-            # The waker is inside wait_for_change for at most idle_wait: let it leave before
-            # anyone closes the queue under it.
-            waker.join(timeout=self.idle_wait + 5)
+            # The waker is inside wait_for_change for one slice at most: let it leave
+            # before anyone closes the queue under it.
+            waker.join(timeout=_WAIT_SLICE + 5)
             left_behind = self._threads.stop()
             self._loop.stop()
             self._deregister()
@@ -603,13 +607,28 @@ class Worker:
             if self._closed.is_set():
                 return
             try:
-                self.queue.wait_for_change(self.idle_wait)
+                self._wait_for_change()
             except DurqError as exc:
                 if self._closed.is_set():
                     return
                 self._closed.wait(self._outage.failed("waiting for new jobs", exc))
             if self._want_changes.is_set():
                 self._inbox.put(_WAKE)
+
+    def _wait_for_change(self) -> None:
+        """``wait_for_change`` up to ``idle_wait``, in slices, so that a stopping worker is
+        not held up by a wait that nothing will end (a LISTEN on PostgreSQL): a slice that
+        returns before its time is a change; one that runs out is only the next slice."""
+        deadline = time.monotonic() + self.idle_wait
+        while not self._closed.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            wait = min(_WAIT_SLICE, left)
+            began = time.monotonic()
+            self.queue.wait_for_change(wait)
+            if time.monotonic() - began < wait * 0.9:
+                return
 
     # -- the workers registry ----------------------------------------------------------------
 
