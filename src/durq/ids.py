@@ -30,18 +30,36 @@ def new_job_ids(n: int) -> list[str]:
     # rand_b's 62 random bits as hex: the first digit carries the variant (binary 10) in its
     # top two bits and two random bits below them, the other 15 digits are random.
     noise = os.urandom(8 * n).hex()
-    variant = _VARIANT
+    if n == 1:  # an enqueue: no loop, and usually the last id's clock digits
+        return [_format(first, _clock(first >> 12), noise)]
     ids = []
     millisecond, start = -1, ""
     for i in range(n):
         counter = first + i
         if counter >> 12 != millisecond:  # once per 4,096 ids at most
             millisecond = counter >> 12
-            clock = f"{millisecond:012x}"
-            start = f"{clock[:8]}-{clock[8:]}-7"
-        rand_b = noise[16 * i : 16 * i + 16]
-        ids.append(f"{start}{counter & 0xFFF:03x}-{variant[rand_b[0]]}{rand_b[1:4]}-{rand_b[4:]}")
+            start = _clock(millisecond)
+        ids.append(_format(counter, start, noise[16 * i : 16 * i + 16]))
     return ids
+
+
+def _format(counter: int, start: str, rand_b: str) -> str:
+    return f"{start}{counter & 0xFFF:03x}-{_VARIANT[rand_b[0]]}{rand_b[1:4]}-{rand_b[4:]}"
+
+
+_clock_digits = (-1, "")  # the last millisecond formatted, and its digits; one tuple, so
+# threads that read it while another replaces it see a matching pair
+
+
+def _clock(millisecond: int) -> str:
+    """The id's first 15 characters: the 48-bit millisecond clock and the version digit."""
+    global _clock_digits
+    cached, digits = _clock_digits
+    if cached != millisecond:
+        clock = f"{millisecond:012x}"
+        digits = f"{clock[:8]}-{clock[8:]}-7"
+        _clock_digits = (millisecond, digits)
+    return digits
 
 
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}

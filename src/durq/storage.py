@@ -10,10 +10,10 @@ from durq.job import Job, JobState, Outcome
 from durq.retry import RetryPolicy
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class NewJobs:
+@dataclasses.dataclass(slots=True)  # not frozen: one is made per enqueue, and a frozen
+class NewJobs:  # dataclass's __init__ costs twice as much (object.__setattr__ per field)
     """The jobs of one enqueue call: their ids and encoded payloads, and the options they
-    share. ``dedupe_key`` comes only with a single job."""
+    share. ``dedupe_key`` comes only with a single job. Backends only read it."""
 
     ids: Sequence[str]
     payloads: Sequence[str]  # JSON text

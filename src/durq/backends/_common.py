@@ -35,6 +35,9 @@ class KnownQueues:
     def __init__(self) -> None:
         self._known: set[str] = set()
 
+    def knows(self, queue: str) -> bool:
+        return queue in self._known
+
     def unknown(self, queues: set[str]) -> list[str]:
         return sorted(queues - self._known)
 
@@ -102,12 +105,13 @@ def retry_columns(policy: RetryPolicy | None) -> dict[str, float | None]:
 # for a batch of a thousand new jobs.
 _SET = {name: getattr(Job, name).__set__ for name in Job.__slots__}
 _SET_ID, _SET_PAYLOAD = _SET["id"], _SET["payload"]
+_SET_REST = [(_SET[name], name) for name in Job.__slots__ if name not in ("id", "payload")]
 
 
 def queued_jobs(ids: Sequence[str], payloads: Sequence[Any], **shared: Any) -> list[Job]:
     """New ``queued`` jobs that differ only in id and payload, ``shared`` giving every other
     field, built without Job's ``__init__`` (the same object it would build)."""
-    rest = [(_SET[name], shared[name]) for name in Job.__slots__ if name not in ("id", "payload")]
+    rest = [(set_field, shared[name]) for set_field, name in _SET_REST]
     make = object.__new__
     jobs = []
     for job_id, payload in zip(ids, payloads, strict=True):

@@ -119,6 +119,11 @@ class SQLiteQueue(JobQueue, JobInsights):
 
     def _insert(self, new: storage.NewJobs) -> list[Job]:
         now = time.time()
+        if len(new.ids) == 1 and new.dedupe_key is None and self._known_queues.knows(new.queue):
+            # The common enqueue: one row into a registered queue, with nothing to look up
+            # first, is one statement and needs no BEGIN or COMMIT of its own.
+            self.db.write_alone(Q["insert_job"], self._job_rows(new, now)[0])
+            return self._stored_jobs(new, now)
         with self.db.write() as conn:
             stored = self._insert_in(conn, new, now)
         self._known_queues.remember([new.queue])
@@ -143,9 +148,7 @@ class SQLiteQueue(JobQueue, JobInsights):
         register: bool = False,
     ) -> list[Job] | Row:
         """Store ``new``'s jobs in the open transaction: the jobs, or the live job holding
-        the dedupe key. The jobs are built without reading them back; they carry the
-        payloads as stored, not the caller's objects (one decode for the whole batch, and
-        one datetime for all: per-job costs add up at 1,000 a batch)."""
+        the dedupe key."""
         unknown = [new.queue] if register else self._known_queues.unknown({new.queue})
         for queue in unknown:
             conn.execute(Q["register_queue"], (queue,))
@@ -154,7 +157,6 @@ class SQLiteQueue(JobQueue, JobInsights):
             existing: Row | None = found.fetchone()
             if existing is not None:
                 return existing
-        run_at = now + new.delay
         if len(new.ids) > 1 and _JSON_ROWS:
             # One statement for the batch: SQLite reads the ids and payloads from one JSON
             # text in C, where binding sixteen values a row from Python cost twice as much.
@@ -164,7 +166,7 @@ class SQLiteQueue(JobQueue, JobInsights):
             shared = {
                 "queue": new.queue,
                 "priority": new.priority,
-                "run_at": run_at,
+                "run_at": now + new.delay,
                 "max_attempts": new.max_attempts,
                 "timeout": new.timeout,
                 "dedupe_key": new.dedupe_key,
@@ -173,26 +175,38 @@ class SQLiteQueue(JobQueue, JobInsights):
                 **retry_columns(new.retry),
             }
             conn.execute(Q["insert_jobs_json"], {**shared, "rows": f"[{rows}]"})
+        elif len(new.ids) == 1:
+            conn.execute(Q["insert_job"], self._job_rows(new, now)[0])  # no executemany set-up
         else:
-            retry = retry_columns(new.retry).values()
-            common = (new.max_attempts, new.timeout, new.dedupe_key, now, now, new.task, *retry)
-            values = [
-                (job_id, new.queue, text, new.priority, run_at, *common)
-                for job_id, text in zip(new.ids, new.payloads, strict=True)
-            ]
-            if len(values) == 1:
-                conn.execute(Q["insert_job"], values[0])  # an enqueue: no executemany set-up
-            else:
-                conn.executemany(Q["insert_job"], values)
-        stored = json.loads("[" + ",".join(new.payloads) + "]")
-        created, ready = unix_time(now), unix_time(run_at)
+            conn.executemany(Q["insert_job"], self._job_rows(new, now))
+        return self._stored_jobs(new, now)
+
+    @staticmethod
+    def _job_rows(new: storage.NewJobs, now: float) -> list[Row]:
+        """``insert_job``'s parameters for each of ``new``'s jobs."""
+        retry = retry_columns(new.retry).values()
+        common = (new.max_attempts, new.timeout, new.dedupe_key, now, now, new.task, *retry)
+        tail = (new.priority, now + new.delay, *common)
+        return [
+            (job_id, new.queue, text, *tail)
+            for job_id, text in zip(new.ids, new.payloads, strict=True)
+        ]
+
+    @staticmethod
+    def _stored_jobs(new: storage.NewJobs, now: float) -> list[Job]:
+        """``new``'s jobs as stored at ``now``, built without reading them back: they carry
+        the payloads as stored, not the caller's objects (one decode for the whole batch, and
+        one datetime for all: per-job costs add up at 1,000 a batch)."""
+        texts = new.payloads
+        stored = [json.loads(texts[0])] if len(texts) == 1 else json.loads(f"[{','.join(texts)}]")
+        created = unix_time(now)
         return queued_jobs(
             new.ids,
             stored,
             queue=new.queue,
             state=JobState.QUEUED,
             priority=new.priority,
-            run_at=ready,
+            run_at=unix_time(now + new.delay) if new.delay else created,
             attempts=0,
             max_attempts=new.max_attempts,
             timeout=new.timeout,

@@ -15,10 +15,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from durq.backends._sql import load_migrations
@@ -231,6 +231,22 @@ class SQLiteConnection:
                 if isinstance(exc, sqlite3.Error):
                     raise wrapped(self.path, exc) from exc
                 raise
+
+    def write_alone(self, sql: str, params: Sequence[Any]) -> None:
+        """One statement as a transaction of its own (SQLite's autocommit): what ``write``
+        does for a block of one statement, without the round trips of BEGIN and COMMIT,
+        which are a fifth of a lone enqueue's time. SQLite takes the write lock (waiting as
+        ``BEGIN IMMEDIATE`` does) and commits, or rolls back, when the statement ends."""
+        self.reset_if_forked()
+        with self.lock:
+            try:
+                conn = self.connection()
+                retry_busy(lambda: conn.execute(sql, params))  # SQLITE_BUSY changed nothing
+            except sqlite3.Error as exc:
+                raise wrapped(self.path, exc) from exc
+            self.commits += 1
+            if self.commits % _WAL_CHECK_EVERY == 0:
+                self._keep_wal_small(conn)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
