@@ -199,3 +199,39 @@ def test_a_closed_queue_refuses_work(tmp_path: Path) -> None:
     q.close()
     with pytest.raises(durq.BackendError):
         q.enqueue("x")
+
+
+def test_a_writer_waits_for_the_lock_and_keeps_its_busy_timeout(tmp_path: Path) -> None:
+    """``write`` waits for another connection's write lock with its own short retries (the
+    busy handler is off meanwhile) and gets it once released; afterwards the connection's
+    busy timeout is what it was, for reads and the rest."""
+    import threading
+
+    q = durq.connect(f"sqlite:///{tmp_path / 'q.db'}")
+    assert isinstance(q, sqlite_backend.SQLiteQueue)
+    q.enqueue({"n": 1})
+    holder = sqlite3.connect(tmp_path / "q.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE durq_queues SET paused = paused")
+    released = threading.Event()
+
+    def release_soon() -> None:
+        released.wait(10)
+        holder.execute("COMMIT")
+
+    releaser = threading.Thread(target=release_soon)
+    releaser.start()
+    waiter = threading.Thread(target=lambda: q.enqueue_many([{"n": 2}, {"n": 3}]))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive(), "the enqueue went ahead while another connection held the lock"
+    released.set()
+    waiter.join(20)
+    releaser.join(10)
+    assert not waiter.is_alive()
+    assert len(q.list_jobs(limit=10)) == 3
+    with q.db.read() as conn:
+        (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    assert timeout == int(sqlite_connection.BUSY_TIMEOUT * 1000)
+    holder.close()
+    q.close()

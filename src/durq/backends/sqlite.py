@@ -391,12 +391,9 @@ class SQLiteQueue(JobQueue, JobInsights):
             conn.execute(Q["finish_attempt"], (now, outcome, settlement.error, job.id, attempt))
         return row
 
-    def _complete_all(
-        self, conn: sqlite3.Connection, successes: list[storage.Settlement], now: float
-    ) -> set[str]:
-        """Write every success of a batch with two statements, whatever its size; the ids
-        of the jobs written (the others were refused)."""
-        batch = json.dumps([[s.job.id, s.job.lease_token, s.result] for s in successes])
+    def _complete_all(self, conn: sqlite3.Connection, batch: str, now: float) -> set[str]:
+        """Write every success of a batch (``_successes``) with two statements, whatever its
+        size; the ids of the jobs written (the others were refused)."""
         done = conn.execute(Q["complete_many"], {"now": now, "batch": batch}).fetchall()
         if done:
             ended = json.dumps([[job_id, attempt] for job_id, attempt in done])
@@ -408,8 +405,10 @@ class SQLiteQueue(JobQueue, JobInsights):
     ) -> tuple[list[storage.Changed], list[Job]]:
         now = time.time()
         successes = [s for s in settlements if s.outcome is Outcome.SUCCEEDED]
+        # Made before BEGIN: other workers wait for the lock while this transaction holds it.
+        batch = json.dumps([[s.job.id, s.job.lease_token, s.result] for s in successes])
         with self.db.write() as conn:
-            done_ids = self._complete_all(conn, successes, now) if successes else set()
+            done_ids = self._complete_all(conn, batch, now) if successes else set()
             others = {  # failures and releases, rarer: one by one
                 i: self._settle_in(conn, s, now)
                 for i, s in enumerate(settlements)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -213,7 +214,7 @@ class SQLiteConnection:
         with self.lock:
             try:
                 conn = self.connection()
-                retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+                begin_immediate(conn)
             except sqlite3.Error as exc:
                 raise wrapped(self.path, exc) from exc
             try:
@@ -293,6 +294,32 @@ class SQLiteConnection:
                 self._conn.close()
             self._conn = None
             self._closed = True
+
+
+def begin_immediate(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for the write lock in steps of at most a millisecond.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15 … ms between tries: with several worker
+    processes taking turns on a lock held about a millisecond at a time, a waiter would sleep
+    through many chances and the lock stand idle (a quarter of a 4-process drain's time).
+    So the handler is off while this waits and retries itself, sooner."""
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        delay = 0.0001
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))  # jitter: waiters do not march in step
+            delay = min(delay * 1.5, 0.0005)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
 
 def retry_busy(step: Callable[[], T]) -> T:
