@@ -310,12 +310,11 @@ ANALYZE;
 """
 
 
-@pytest.mark.parametrize("queues", [None, ("default",), ("default", "mail")])
-def test_claim_and_rescue_walk_their_partial_indexes(
-    pg_url: str, queues: tuple[str, ...] | None
-) -> None:
+@pytest.mark.parametrize("queues", [("default",), ("default", "mail")])
+def test_claim_and_rescue_walk_their_partial_indexes(pg_url: str, queues: tuple[str, ...]) -> None:
     # Guarantee 5: claim cost does not grow with finished jobs. The claim reads the index of
-    # queued jobs, the rescue the index of running ones; neither reads the history.
+    # queued jobs, the rescue the index of running ones; neither reads the history. (A claim
+    # from every queue names the unpaused ones, so it is one of these two statements.)
     from durq.backends import postgres
 
     with durq.connect(pg_url) as q:
@@ -325,8 +324,8 @@ def test_claim_and_rescue_walk_their_partial_indexes(
             assert q.claim("w1") is not None
     sql(pg_url, HISTORY)
     params = {"worker_id": "w", "lease": 30.0, "limit": 1, "claim_id": "0" * 16, "queue": "default"}
-    params["queues"] = list(queues or [])
-    claim = postgres.CLAIM["any" if queues is None else "one" if len(queues) == 1 else "many"]
+    params["queues"] = list(queues)
+    claim = postgres.CLAIM["one" if len(queues) == 1 else "many"]
     plans = {
         name: "\n".join(str(r[0]) for r in sql(pg_url, "EXPLAIN " + statement, params))
         for name, statement in (("rescue", postgres.Q["rescue_lost_jobs"]), ("claim", claim))

@@ -50,7 +50,6 @@ __all__ = ["PostgresQueue", "describe_url"]
 Q = load_queries("postgres_queries.sql")
 
 CLAIM = {
-    "any": Q["claim"].format(queue_filter=Q["claim_filter_any"]),
     "one": Q["claim"].format(queue_filter=Q["claim_filter_one"]),
     "many": Q["claim"].format(queue_filter=Q["claim_filter_many"]),
 }
@@ -224,8 +223,14 @@ class PostgresQueue(JobQueue, JobInsights):
         }
         queues = request.queues
         if queues is None:
-            sql = CLAIM["any"]
-        elif len(queues) == 1:
+            # Every job's queue is registered. Named, the common case (one queue) walks that
+            # queue's ready index in claim order; left to itself the planner may instead sort
+            # every queued job once the statistics say few are queued (30 ms a claim with
+            # 10,000 queued: a 4-process drain ran at 0.4x).
+            queues = tuple(row[0] for row in conn.execute(Q["active_queues"]))
+            if not queues:
+                return []
+        if len(queues) == 1:
             sql, params["queue"] = CLAIM["one"], queues[0]
         else:
             sql, params["queues"] = CLAIM["many"], list(queues)

@@ -80,8 +80,8 @@ SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'unprocessable' ELSE 'qu
     worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
 FROM lost WHERE j.id = lost.id
 
--- name: claim_filter_any
-true
+-- name: active_queues
+SELECT name FROM durq_queues WHERE NOT paused ORDER BY name
 
 -- name: claim_filter_one
 queue = %(queue)s
