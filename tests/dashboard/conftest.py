@@ -6,10 +6,27 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 import durq
+from durq.dashboard.app import create_app
 
+from .forms import TOKEN
 from .scenes import Scene, make_scene
+
+
+@pytest.fixture
+def client(queue: durq.JobQueue) -> Iterator[TestClient]:
+    """The dashboard without a token, as on loopback."""
+    with TestClient(create_app(queue)) as c:
+        yield c
+
+
+@pytest.fixture
+def guarded(queue: durq.JobQueue) -> Iterator[TestClient]:
+    """The dashboard behind the token ``forms.TOKEN``."""
+    with TestClient(create_app(queue, token=TOKEN)) as c:
+        yield c
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+TOKEN = "a-token-of-24-characters"  # the dashboard token of the `guarded` client
+
 
 def csrf_of(client: TestClient) -> str:
     """The CSRF token a page hands out (and the cookie it set), as a browser would see it."""

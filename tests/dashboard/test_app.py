@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
 
@@ -15,22 +14,8 @@ from durq.dashboard import InsecureBind, serve
 from durq.dashboard.app import create_app
 from durq.dashboard.binding import is_loopback
 
-from .forms import csrf_of, flash_after, post
+from .forms import TOKEN, csrf_of, flash_after, post
 from .scenes import Scene, make_unprocessable
-
-TOKEN = "s3cret-token-for-tests"
-
-
-@pytest.fixture
-def client(queue: durq.JobQueue) -> Iterator[TestClient]:
-    with TestClient(create_app(queue)) as c:
-        yield c
-
-
-@pytest.fixture
-def guarded(queue: durq.JobQueue) -> Iterator[TestClient]:
-    with TestClient(create_app(queue, token=TOKEN)) as c:
-        yield c
 
 
 class FormNesting(HTMLParser):

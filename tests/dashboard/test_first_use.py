@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,23 +22,10 @@ from durq.cli import main
 from durq.dashboard.app import create_app
 from durq.history import numbered
 
-from .forms import csrf_of
+from .forms import TOKEN, csrf_of
 from .scenes import make_recovered, make_unprocessable
 
-TOKEN = "first-use-token-0123456789"
 BULK_FORMS = ('action="/jobs/resubmit"', 'action="/jobs/cancel"')
-
-
-@pytest.fixture
-def client(queue: durq.JobQueue) -> Iterator[TestClient]:
-    with TestClient(create_app(queue)) as c:
-        yield c
-
-
-@pytest.fixture
-def guarded(queue: durq.JobQueue) -> Iterator[TestClient]:
-    with TestClient(create_app(queue, token=TOKEN)) as c:
-        yield c
 
 
 def bulk_buttons(client: TestClient, **query: str) -> list[str]:

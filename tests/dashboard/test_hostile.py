@@ -8,7 +8,6 @@ import html
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,10 +20,9 @@ from durq.dashboard.limits import MAX_BODY_BYTES
 from durq.dashboard.security import SECURITY_HEADERS
 from durq.dashboard.sessions import SESSION_SECONDS, Sessions
 
-from .forms import csrf_of, flash_after, post
+from .forms import TOKEN, csrf_of, flash_after, post
 from .scenes import Scene
 
-TOKEN = "a-token-of-24-characters"
 BEARER = {"authorization": f"Bearer {TOKEN}"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -37,18 +35,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def client(queue: durq.JobQueue) -> Iterator[TestClient]:
-    with TestClient(create_app(queue)) as c:
-        yield c
-
-
-@pytest.fixture
-def guarded(queue: durq.JobQueue) -> Iterator[TestClient]:
-    with TestClient(create_app(queue, token=TOKEN)) as c:
-        yield c
 
 
 def login(client: TestClient, token: str = TOKEN) -> Any:
