@@ -253,6 +253,23 @@ def test_a_failed_retry_and_a_release_notify_too(pg_url: str) -> None:
             assert job is not None
 
 
+def test_a_job_rescued_into_unprocessable_wakes_the_finished_waiters(pg_url: str) -> None:
+    import psycopg
+
+    with durq.connect(pg_url) as q, psycopg.connect(pg_url, autocommit=True) as listener:
+        listener.execute("LISTEN durq_finished")
+        last = q.enqueue({"n": 1}, max_attempts=1)
+        lost = q.claim("w-lost", lease=0.2)
+        assert lost is not None and lost.id == last.id
+        q.enqueue({"n": 2}, max_attempts=1)  # a claim that runs the rescue, and its job
+        time.sleep(0.4)  # the lost worker's lease runs out
+        list(listener.notifies(timeout=0.1))  # nothing finished yet; drop what came before
+        assert q.claim("w2") is not None  # the rescue inside it: the lost job's last attempt
+        assert q.get(last.id).state is durq.JobState.UNPROCESSABLE
+        channels = [n.channel for n in listener.notifies(timeout=5, stop_after=1)]
+        assert channels == ["durq_finished"]
+
+
 def test_pool_is_opened_anew_after_fork(pg_url: str) -> None:
     q = durq.connect(pg_url)
     first = q.enqueue({"n": 1})

@@ -61,7 +61,8 @@ RETURNING name
 -- name: rescue_lost_jobs
 -- Running jobs whose lease has expired: their worker died, hung or was cut off. The lost
 -- attempt counts. SKIP LOCKED: a job another transaction is finishing right now is not lost.
--- The attempt's error and the job's last_error are the same words.
+-- The attempt's error and the job's last_error are the same words. A job that ends
+-- unprocessable here wakes whoever waits for finished jobs (durq.App.wait), as a failure does.
 WITH lost AS (
     SELECT id, 'worker ' || worker_id || ' was lost: its lease expired at '
                || to_char(lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
@@ -73,12 +74,15 @@ WITH lost AS (
     UPDATE durq_attempts AS a
     SET finished_at = now(), outcome = 'lost', error = lost.why
     FROM lost WHERE a.job_id = lost.id AND a.finished_at IS NULL
+), rescued AS (
+    UPDATE durq_jobs AS j
+    SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'unprocessable' ELSE 'queued' END,
+        last_error = lost.why,
+        worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+    FROM lost WHERE j.id = lost.id
+    RETURNING j.state
 )
-UPDATE durq_jobs AS j
-SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'unprocessable' ELSE 'queued' END,
-    last_error = lost.why,
-    worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
-FROM lost WHERE j.id = lost.id
+SELECT pg_notify('durq_finished', '') FROM rescued WHERE state = 'unprocessable' LIMIT 1
 
 -- name: active_queues
 SELECT name FROM durq_queues WHERE NOT paused ORDER BY name
