@@ -392,8 +392,9 @@ class SQLiteQueue(JobQueue, JobInsights):
         return row
 
     def _complete_all(self, conn: sqlite3.Connection, batch: str, now: float) -> set[str]:
-        """Write every success of a batch (``_successes``) with two statements, whatever its
-        size; the ids of the jobs written (the others were refused)."""
+        """Write every success of a batch (``batch``: ``[id, token, result]`` triples as JSON,
+        made by ``_settle``) with two statements, whatever its size; the ids of the jobs
+        written (the others were refused)."""
         done = conn.execute(Q["complete_many"], {"now": now, "batch": batch}).fetchall()
         if done:
             ended = json.dumps([[job_id, attempt] for job_id, attempt in done])

@@ -37,7 +37,9 @@ BUSY_TIMEOUT = 15.0
 # this many pages. SQLite's default is 1,000; a worker's transaction writes the same hot
 # pages (the ends of the indexes, the newest rows) again and again, and a checkpoint copies
 # each page once however often it was written, so fewer checkpoints copy less: with 4,000
-# (16 MiB) a 4-process drain ran 10-20 % faster (bench/concurrency.py, interleaved runs).
+# (16 MiB) a 4-process drain ran about 10 % faster (4 of 5 interleaved pairs). The cost: on a
+# new file the WAL grows for longer before SQLite reuses it, and a commit that grows the
+# file syncs its size too (the first 3,000 enqueues ran 15-20 % slower; none after that).
 WAL_CHECKPOINT_PAGES = 4000
 # With many processes reading and writing all the time those checkpoints may never finish,
 # and the WAL file would grow until the disk is full. So now and then a writer makes sure it
@@ -241,8 +243,8 @@ class SQLiteConnection:
 
     def write_alone(self, sql: str, params: Sequence[Any]) -> None:
         """One statement as a transaction of its own (SQLite's autocommit): what ``write``
-        does for a block of one statement, without the round trips of BEGIN and COMMIT,
-        which are a fifth of a lone enqueue's time. SQLite takes the write lock (waiting as
+        does for a block of one statement, without the two statements BEGIN and COMMIT
+        (about a tenth of a lone enqueue's CPU). SQLite takes the write lock (waiting as
         ``BEGIN IMMEDIATE`` does) and commits, or rolls back, when the statement ends."""
         self.reset_if_forked()
         with self.lock:
@@ -303,7 +305,7 @@ class SQLiteConnection:
 
 
 def begin_immediate(conn: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE``, waiting for the write lock in steps of at most a millisecond.
+    """``BEGIN IMMEDIATE``, waiting for the write lock in steps of at most half a millisecond.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15 … ms between tries: with several worker
     processes taking turns on a lock held about a millisecond at a time, a waiter would sleep
