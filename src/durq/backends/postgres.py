@@ -86,6 +86,11 @@ class PostgresQueue(JobQueue, JobInsights):
     # -- producers ---------------------------------------------------------------------------
 
     def _insert(self, new: storage.NewJobs) -> list[Job]:
+        if len(new.ids) == 1 and new.dedupe_key is None and self._known_queues.knows(new.queue):
+            # The common enqueue, with nothing to register or look up first: the job and its
+            # wake-up in one statement and one round trip.
+            row = self.db.statement(Q["enqueue_one"], _one_job_params(new), producing=True)
+            return [_job(row)]
         with self.db.transaction(producing=True, pipelined=True) as conn:
             rows = self._insert_in(conn, new)
         self._known_queues.remember([new.queue])

@@ -310,15 +310,28 @@ class PostgresConnection:
         lease rescue and the claim travel together, and ``NOTIFY`` goes with ``COMMIT``: the
         hot paths cost two or three round trips instead of four or five.
         """
+        with self._pooled(producing) as conn:
+            if pipelined:
+                with conn.pipeline(), conn.transaction():
+                    yield conn
+            else:
+                with conn.transaction():
+                    yield conn
+
+    def statement(self, sql: str, params: dict[str, Any], *, producing: bool = False) -> Any:
+        """One statement as a transaction of its own (pooled connections are autocommit):
+        one round trip where ``transaction`` costs two. Its first row, or None; errors as
+        ``transaction``'s."""
+        with self._pooled(producing) as conn:
+            return conn.execute(sql, params).fetchone()
+
+    @contextmanager
+    def _pooled(self, producing: bool) -> Iterator[Connection]:
+        """A pooled connection, its driver errors turned into durq's (see ``transaction``)."""
         pool = self._connection_pool()
         try:
             with pool.connection() as conn:
-                if pipelined:
-                    with conn.pipeline(), conn.transaction():
-                        yield conn
-                else:
-                    with conn.transaction():
-                        yield conn
+                yield conn
         except psycopg.DataError as exc:
             if producing:
                 raise InvalidJob(f"the database refused a value: {one_line(exc)}") from exc

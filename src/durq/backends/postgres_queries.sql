@@ -20,6 +20,20 @@ ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('queu
 DO NOTHING
 RETURNING *
 
+-- name: enqueue_one
+-- A lone job without a dedupe key, into a registered queue, with its wake-up: one statement,
+-- run in autocommit, so an enqueue is one round trip (BEGIN and COMMIT cost a second).
+WITH job AS (
+    INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
+                           timeout, dedupe_key, created_at, updated_at, task, retry_base,
+                           retry_cap, retry_jitter)
+    VALUES (%(id)s, %(queue)s, %(payload)s::json, 'queued', %(priority)s,
+            now() + make_interval(secs => %(delay)s), 0, %(max_attempts)s, %(timeout)s,
+            NULL, now(), now(), %(task)s, %(retry_base)s, %(retry_cap)s, %(retry_jitter)s)
+    RETURNING *
+)
+SELECT job.*, pg_notify('durq_jobs', job.queue) FROM job
+
 -- name: insert_jobs
 INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, max_attempts,
                        timeout, created_at, updated_at, task, retry_base, retry_cap,
