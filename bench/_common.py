@@ -20,6 +20,18 @@ WORKER_QUEUES: Sequence[str] | None = None  # what `durq worker` does without --
 BATCH = 1000
 
 
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float) -> Any:
+    """Poll ``condition`` every ``every`` seconds until it is truthy, and return its value;
+    end the benchmark with an error after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise SystemExit(f"error: timed out waiting for {what}")
+
+
 def payload(n: int) -> dict[str, int]:
     """The job payload every workload uses: small, like most real job arguments."""
     return {"n": n}

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _common
 import docs_section
 import durq
 from peers_harness import wait_for_quiet
@@ -47,16 +48,6 @@ TARGET_IDLE_CPU = 0.01  # share of one core an idle worker may use
 def record(job: durq.Job) -> dict[str, Any]:
     """The handler the benchmark's worker runs: when did this job start?"""
     return {"started": time.time()}
-
-
-def _wait_until(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.001)
-    raise SystemExit(f"error: timed out waiting for {what}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -95,7 +86,9 @@ def measure(
     try:
         # Warm up: the worker is started, connected and has run one job.
         first = queue.enqueue({"n": -1}, queue=QUEUE)
-        _wait_until(lambda: queue.get(first.id).state == "succeeded", 60, "the worker to start")
+        _common.wait_until(
+            lambda: queue.get(first.id).state == "succeeded", 60, "the worker to start", every=0.001
+        )
         idle_cpu = 0.0
         if idle_seconds > 0:
             time.sleep(1.0)  # the worker has written the warm-up job's outcome and gone idle
@@ -108,10 +101,11 @@ def measure(
             before = time.time()
             job = queue.enqueue({"n": n}, queue=QUEUE)
             after = time.time()
-            done = _wait_until(
+            done = _common.wait_until(
                 lambda job=job: (j := queue.get(job.id)).state == "succeeded" and j,
                 30,
                 f"job {n}",
+                every=0.001,
             )
             acked.append(done.result["started"] - after)
             called.append(done.result["started"] - before)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _common
 import docs_section
 import durq
 
@@ -45,16 +46,6 @@ def memory(pid: int) -> dict[str, float]:
     return found
 
 
-def _wait_until(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise SystemExit(f"error: timed out waiting for {what}")
-
-
 def measure(level: int, jobs_per_slot: int, folder: Path) -> dict[str, Any]:
     url = f"sqlite:///{folder / f'rss-{level}.db'}"
     env = dict(os.environ)
@@ -68,13 +59,17 @@ def measure(level: int, jobs_per_slot: int, folder: Path) -> dict[str, Any]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_until(queue.workers, 60, "the worker to register")
+        _common.wait_until(queue.workers, 60, "the worker to register", every=0.05)
         time.sleep(0.5)  # settled into its idle wait
         started = memory(worker.pid)
         jobs = queue.enqueue_many([{"sleep": NAP}] * (jobs_per_slot * level))
         done = []
         for job in jobs:
-            done.append(_wait_until(lambda job=job: _finished(queue, job), 120, "the jobs"))
+            done.append(
+                _common.wait_until(
+                    lambda job=job: _finished(queue, job), 120, "the jobs", every=0.05
+                )
+            )
         threads = {j.result["thread"] for j in done if isinstance(j.result, dict)}
         after = memory(worker.pid)
         if worker.poll() is not None:

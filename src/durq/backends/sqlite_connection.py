@@ -228,9 +228,7 @@ class SQLiteConnection:
             try:
                 yield conn
                 conn.execute("COMMIT")
-                self.commits += 1
-                if self.commits % _WAL_CHECK_EVERY == 0:
-                    self._keep_wal_small(conn)
+                self._committed(conn)
             except BaseException as exc:
                 if conn.in_transaction:
                     try:
@@ -253,9 +251,14 @@ class SQLiteConnection:
                 retry_busy(lambda: conn.execute(sql, params))  # SQLITE_BUSY changed nothing
             except sqlite3.Error as exc:
                 raise wrapped(self.path, exc) from exc
-            self.commits += 1
-            if self.commits % _WAL_CHECK_EVERY == 0:
-                self._keep_wal_small(conn)
+            self._committed(conn)
+
+    def _committed(self, conn: sqlite3.Connection) -> None:
+        """After each commit: count it (for this process's waiters), and now and then keep
+        the WAL small."""
+        self.commits += 1
+        if self.commits % _WAL_CHECK_EVERY == 0:
+            self._keep_wal_small(conn)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
