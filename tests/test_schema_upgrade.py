@@ -90,3 +90,6 @@ def test_a_version_one_database_is_upgraded_in_place(version_one: str) -> None:
         claimed = q.claim("w", lease=60)
         assert claimed is not None and claimed.id == old.id
         assert q.complete(claimed, "done").state is JobState.SUCCEEDED
+        # The indexes the upgrade replaced: finished jobs are listed and counted from theirs.
+        assert q.list_jobs(state=JobState.SUCCEEDED) == [q.get(old.id)]
+        assert q.stats()["queues"]["default"]["succeeded"] == 1

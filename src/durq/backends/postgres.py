@@ -20,11 +20,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from durq import storage
+from durq import codec, storage
 from durq.backends._common import (
     KnownQueues,
     as_is,
     attempt_from_row,
+    completed,
     job_from_row,
     retry_columns,
     worker_from_row,
@@ -282,21 +283,27 @@ class PostgresQueue(JobQueue, JobInsights):
                 for s in settlements
                 if not (batched and s.outcome is Outcome.SUCCEEDED)
             }
-            done: dict[str, Any] = {}
+            done: dict[str, datetime] = {}
             if batched:
                 batch = {
                     "ids": [s.job.id for s in successes],
                     "tokens": [s.job.lease_token for s in successes],
                     "results": [s.result for s in successes],
                 }
-                done = {row[0]: row for row in conn.execute(Q["complete_many"], batch)}
-            rows = [
-                done.get(s.job.id) if s.job.id not in cursors else cursors[s.job.id].fetchone()
-                for s in settlements
-            ]
-            missing = [s.job.id for s, row in zip(settlements, rows, strict=True) if row is None]
+                done = dict(conn.execute(Q["complete_many"], batch).fetchall())
+            written: list[Job | None] = []
+            for s in settlements:
+                if s.job.id in cursors:
+                    row = cursors[s.job.id].fetchone()
+                    written.append(None if row is None else _job(row))
+                elif s.job.id in done:
+                    # Built, not read back: a completion changes only these fields.
+                    at = done[s.job.id]
+                    written.append(completed(s.job, codec.decode(s.result), at))
+                else:
+                    written.append(None)
+            missing = [s.job.id for s, job in zip(settlements, written, strict=True) if job is None]
             states = self._states(conn, missing)
-            written = [_job(row) if row is not None else None for row in rows]
             ends = {job.state for job in written if job is not None}
             for queue in sorted({j.queue for j in written if j and j.state is JobState.QUEUED}):
                 conn.execute(Q["notify"], {"queue": queue})
@@ -467,7 +474,12 @@ class PostgresQueue(JobQueue, JobInsights):
         self, state: JobState, queue: str | None, change: str, progress: Progress, notify: bool
     ) -> int:
         """Apply ``change`` to every job of ``state`` (and ``queue``), a batch a transaction."""
-        finder = Q["ids_in_state" if queue is None else "ids_in_state_and_queue"]
+        if state is JobState.QUEUED:
+            finder = Q["ids_queued" if queue is None else "ids_queued_in_queue"]
+        elif state is JobState.RUNNING:
+            finder = Q["ids_running"]
+        else:
+            finder = Q["ids_finished"]
         done, after = 0, ""
         while True:
             params: dict[str, Any] = {"state": state.value, "queue": queue, "after": after}

@@ -163,7 +163,9 @@ SELECT * FROM done
 -- name: complete_many
 -- Every success of a batch in one statement, parsed and planned once rather than once a job:
 -- parallel arrays of ids, tokens and results (JSON text). Fenced per job: a stale token
--- leaves that job out of what comes back.
+-- leaves that job out of what comes back. It answers only the ids and the time: the caller
+-- knows the rest of each completed row (sending whole rows back, and decoding them, cost
+-- the workers about a tenth of their CPU).
 WITH done AS (
     UPDATE durq_jobs AS j
     SET state = 'succeeded', result = batch.result::json, worker_id = NULL,
@@ -171,12 +173,12 @@ WITH done AS (
     FROM unnest(%(ids)s::text[], %(tokens)s::text[], %(results)s::text[])
          AS batch(id, token, result)
     WHERE j.id = batch.id COLLATE "C" AND j.lease_token = batch.token AND j.state = 'running'
-    RETURNING j.*
+    RETURNING j.id, j.attempts
 ), attempt AS (
     UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'succeeded'
     FROM done WHERE a.job_id = done.id AND a.attempt = done.attempts AND a.finished_at IS NULL
 )
-SELECT * FROM done
+SELECT id, now() FROM done
 
 -- name: fail
 WITH failed AS (
@@ -235,7 +237,14 @@ FROM durq_attempts WHERE job_id = %(id)s ORDER BY id
 SELECT extract(epoch FROM now())::float8
 
 -- name: counts
-SELECT queue, state, count(*) FROM durq_jobs GROUP BY queue, state
+-- One leg per partial index (no index covers every state): queued from the ready index,
+-- running from the lease index, finished from durq_jobs_done.
+SELECT queue, 'queued', count(*) FROM durq_jobs WHERE state = 'queued' GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*) FROM durq_jobs WHERE state = 'running' GROUP BY queue
+UNION ALL
+SELECT queue, state, count(*) FROM durq_jobs
+WHERE state IN ('succeeded', 'unprocessable', 'cancelled') GROUP BY queue, state
 
 -- name: oldest_ready
 SELECT queue, extract(epoch FROM min(run_at))::float8 FROM durq_jobs
@@ -249,8 +258,11 @@ SELECT count(*) FROM durq_workers
 WHERE last_seen_at >= now() - make_interval(secs => %(stale_after)s)
 
 -- name: live_jobs_by_task
-SELECT task, state, count(*) FROM durq_jobs
-WHERE state IN ('queued', 'running') AND task IS NOT NULL GROUP BY task, state
+SELECT task, 'queued', count(*) FROM durq_jobs
+WHERE state = 'queued' AND task IS NOT NULL GROUP BY task
+UNION ALL
+SELECT task, 'running', count(*) FROM durq_jobs
+WHERE state = 'running' AND task IS NOT NULL GROUP BY task
 
 -- name: finished_by_step
 SELECT floor((extract(epoch FROM finished_at) - %(start)s) / %(step)s)::bigint AS step,
@@ -290,12 +302,29 @@ WITH cancelled AS (
 )
 SELECT * FROM cancelled
 
--- name: ids_in_state
-SELECT id FROM durq_jobs WHERE state = %(state)s AND id > %(after)s ORDER BY id LIMIT %(limit)s
-
--- name: ids_in_state_and_queue
+-- name: ids_finished
+-- A bounded batch of the finished %(state)s's ids after %(after)s, of %(queue)s when given,
+-- from durq_jobs_done in id order (a resubmit may leave some where they are: the cursor
+-- moves past them).
 SELECT id FROM durq_jobs
-WHERE queue = %(queue)s AND state = %(state)s AND id > %(after)s ORDER BY id LIMIT %(limit)s
+WHERE state IN ('succeeded', 'unprocessable', 'cancelled') AND state = %(state)s
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s) AND id > %(after)s
+ORDER BY id LIMIT %(limit)s
+
+-- name: ids_queued
+-- Queued jobs are indexed by (queue, priority, run_at), not id: paging them by id would sort
+-- the whole backlog for every batch, or walk the finished jobs' ids to reach it. The bulk
+-- action on them (cancel) takes each chosen job out of the index, as does a worker that
+-- claims one meanwhile, so the index's first rows are always ones not seen yet.
+SELECT id FROM durq_jobs WHERE state = 'queued' LIMIT %(limit)s
+
+-- name: ids_queued_in_queue
+SELECT id FROM durq_jobs WHERE state = 'queued' AND queue = %(queue)s LIMIT %(limit)s
+
+-- name: ids_running
+-- As ids_queued: cancelling a running job takes it out of durq_jobs_lease.
+SELECT id FROM durq_jobs
+WHERE state = 'running' AND (%(queue)s::text IS NULL OR queue = %(queue)s) LIMIT %(limit)s
 
 -- name: resubmit_batch
 -- Like resubmit, for a batch of ids. A job whose dedupe key a live job holds stays as it is,
