@@ -132,11 +132,12 @@ WITH next AS (
 SELECT * FROM claimed ORDER BY priority DESC, run_at, id
 
 -- name: heartbeat
--- One statement renews a whole worker's jobs: ids and tokens pair up by position.
+-- One statement renews a whole worker's jobs: ids and tokens pair up by position. Only the
+-- token is checked, as in complete_many (it is set only while the job runs).
 UPDATE durq_jobs AS j
 SET lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = now()
 FROM unnest(%(ids)b::text[], %(tokens)b::text[]) AS lease (id, token)
-WHERE j.id = lease.id AND j.lease_token = lease.token AND j.state = 'running'
+WHERE j.id = lease.id AND j.lease_token = lease.token
 RETURNING j.*
 
 -- name: claimed_by
@@ -167,14 +168,17 @@ SELECT * FROM done
 -- placeholders): dumped as text, psycopg quotes each element through a regular expression,
 -- about 10 µs of client CPU a job. It answers only the ids and the time: the caller knows
 -- the rest of each completed row (sending whole rows back, and decoding them, cost the
--- workers about a tenth of their CPU).
+-- workers about a tenth of their CPU). A job holds a token only while it runs (every way out
+-- of running clears it), so the token is the whole check: a "state = 'running'" here let the
+-- planner hash every entry of durq_jobs_lease, dead ones included, instead of looking up the
+-- batch's ids (2.4 of 4.9 ms for 32 jobs with 2,000 running).
 WITH done AS (
     UPDATE durq_jobs AS j
     SET state = 'succeeded', result = batch.result::json, worker_id = NULL,
         lease_token = NULL, lease_expires_at = NULL, updated_at = now()
     FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(results)b::text[])
          AS batch(id, token, result)
-    WHERE j.id = batch.id COLLATE "C" AND j.lease_token = batch.token AND j.state = 'running'
+    WHERE j.id = batch.id COLLATE "C" AND j.lease_token = batch.token
     RETURNING j.id, j.attempts
 ), attempt AS (
     UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'succeeded'
