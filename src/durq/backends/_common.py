@@ -60,29 +60,41 @@ def as_is(value: datetime) -> datetime:
 
 
 def job_from_row(row: Sequence[Any], moment: Moment) -> Job:
-    """A ``durq_jobs`` row (``SELECT *`` column order) as a ``Job``."""
-    lease_expires_at, result, retry_base = row[11], row[14], row[18]
-    return Job(
-        id=row[0],
-        queue=row[1],
-        payload=codec.decode(row[2]),
-        state=_STATES[row[3]],
-        priority=row[4],
-        run_at=moment(row[5]),
-        attempts=row[6],
-        max_attempts=row[7],
-        timeout=row[8],
-        dedupe_key=row[9],
-        worker_id=row[10],
-        lease_expires_at=None if lease_expires_at is None else moment(lease_expires_at),
-        lease_token=row[12],
-        last_error=row[13],
-        task=row[17],
-        result=None if result is None or result == "null" else codec.decode(result),
-        created_at=moment(row[15]),
-        updated_at=moment(row[16]),
-        retry=None if retry_base is None else _policy(retry_base, row[19], row[20]),
-    )
+    """A ``durq_jobs`` row (``SELECT *`` column order) as a ``Job``, built through the slot
+    setters (see ``_SET``): a claim builds one per job, and this halves what that costs."""
+    run_at, lease_expires_at, result = row[5], row[11], row[14]
+    created_at, updated_at, retry_base = row[15], row[16], row[18]
+    made = moment(run_at)
+    # A job that never waited has one time in three columns: convert it once.
+    created = made if created_at == run_at else moment(created_at)
+    job = _new(Job)
+    for set_field, value in zip(
+        _SETTERS,
+        (
+            row[0],
+            row[1],
+            codec.decode(row[2]),
+            _STATES[row[3]],
+            row[4],
+            made,
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            row[10],
+            None if lease_expires_at is None else moment(lease_expires_at),
+            row[12],
+            row[13],
+            row[17],
+            None if result is None or result == "null" else codec.decode(result),
+            created,
+            created if updated_at == created_at else moment(updated_at),
+            None if retry_base is None else _policy(retry_base, row[19], row[20]),
+        ),
+        strict=True,
+    ):
+        set_field(job, value)
+    return job
 
 
 def _policy(base: float, cap: float, jitter: float) -> RetryPolicy | None:
@@ -106,6 +118,16 @@ def retry_columns(policy: RetryPolicy | None) -> dict[str, float | None]:
 _SET = {name: getattr(Job, name).__set__ for name in Job.__slots__}
 _SET_ID, _SET_PAYLOAD = _SET["id"], _SET["payload"]
 _SET_REST = [(_SET[name], name) for name in Job.__slots__ if name not in ("id", "payload")]
+_SETTERS = [_SET[name] for name in Job.__slots__]  # in field order
+_GETTERS = [getattr(Job, name).__get__ for name in Job.__slots__]
+_SET_RESULT, _SET_UPDATED_AT = _SET["result"], _SET["updated_at"]
+_COMPLETION = [
+    (_SET["state"], JobState.SUCCEEDED),
+    (_SET["worker_id"], None),
+    (_SET["lease_expires_at"], None),
+    (_SET["lease_token"], None),
+]
+_new = object.__new__
 
 
 def queued_jobs(ids: Sequence[str], payloads: Sequence[Any], **shared: Any) -> list[Job]:
@@ -125,31 +147,16 @@ def queued_jobs(ids: Sequence[str], payloads: Sequence[Any], **shared: Any) -> l
 
 
 def completed(job: Job, result: Any, at: datetime) -> Job:
-    """``job`` as its completion at ``at`` left it, without reading it back."""
-    return Job(
-        id=job.id,
-        queue=job.queue,
-        payload=job.payload,
-        state=JobState.SUCCEEDED,
-        priority=job.priority,
-        run_at=job.run_at,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
-        timeout=job.timeout,
-        dedupe_key=job.dedupe_key,
-        worker_id=None,
-        lease_expires_at=None,
-        lease_token=None,
-        last_error=job.last_error,
-        task=job.task,
-        result=result,
-        created_at=job.created_at,
-        updated_at=at,
-        retry=job.retry,
-    )
-
-
-ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"
+    """``job`` as its completion at ``at`` left it, without reading it back (copied through
+    the slot setters: a quarter of what ``dataclasses.replace`` costs)."""
+    done = _new(Job)
+    for set_field, get_field in zip(_SETTERS, _GETTERS, strict=True):
+        set_field(done, get_field(job))
+    for set_field, value in _COMPLETION:
+        set_field(done, value)
+    _SET_RESULT(done, result)
+    _SET_UPDATED_AT(done, at)
+    return done
 
 
 def attempt_from_row(row: Sequence[Any], moment: Moment) -> Attempt:
