@@ -97,6 +97,18 @@ def job_from_row(row: Sequence[Any], moment: Moment) -> Job:
     return job
 
 
+def bulk_finder(state: JobState, queue: str | None) -> str:
+    """The named query that finds the next batch of ``state``'s jobs for a bulk action (each
+    backend's SQL has one by each name). Queued and running jobs are taken from the front of
+    their partial index with no cursor, since the action moves every job it takes out of it;
+    finished jobs are paged by id."""
+    if state is JobState.QUEUED:
+        return "ids_queued" if queue is None else "ids_queued_in_queue"
+    if state is JobState.RUNNING:
+        return "ids_running"
+    return "ids_finished"
+
+
 def _policy(base: float, cap: float, jitter: float) -> RetryPolicy | None:
     try:
         return RetryPolicy(base, cap, jitter)

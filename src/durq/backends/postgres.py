@@ -26,6 +26,7 @@ from durq.backends._common import (
     KnownQueues,
     as_is,
     attempt_from_row,
+    bulk_finder,
     completed,
     job_from_row,
     retry_columns,
@@ -494,12 +495,7 @@ class PostgresQueue(JobQueue, JobInsights):
         self, state: JobState, queue: str | None, change: str, progress: Progress, notify: bool
     ) -> int:
         """Apply ``change`` to every job of ``state`` (and ``queue``), a batch a transaction."""
-        if state is JobState.QUEUED:
-            finder = Q["ids_queued" if queue is None else "ids_queued_in_queue"]
-        elif state is JobState.RUNNING:
-            finder = Q["ids_running"]
-        else:
-            finder = Q["ids_finished"]
+        finder = Q[bulk_finder(state, queue)]
         done, after = 0, ""
         while True:
             params: dict[str, Any] = {"state": state.value, "queue": queue, "after": after}

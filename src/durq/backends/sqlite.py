@@ -26,6 +26,7 @@ from durq import codec, storage
 from durq.backends._common import (
     KnownQueues,
     attempt_from_row,
+    bulk_finder,
     completed,
     job_from_row,
     queued_jobs,
@@ -625,16 +626,11 @@ class SQLiteQueue(JobQueue, JobInsights):
         self, state: JobState, queue: str | None, change: str, progress: Progress
     ) -> int:
         """Apply ``change`` to every job of ``state`` (and ``queue``), a batch a transaction."""
+        finder = Q[bulk_finder(state, queue)]
         done, after = 0, ""
         while True:
             params = {"state": state.value, "queue": queue, "after": after, "limit": _BATCH}
             with self.db.write() as conn:
-                if state is JobState.QUEUED:
-                    finder = Q["ids_queued" if queue is None else "ids_queued_in_queue"]
-                elif state is JobState.RUNNING:
-                    finder = Q["ids_running"]
-                else:
-                    finder = Q["ids_finished"]
                 ids = [r[0] for r in conn.execute(finder, params)]
                 if not ids:
                     return done
