@@ -171,6 +171,9 @@ def completed(job: Job, result: Any, at: datetime) -> Job:
     return done
 
 
+ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"
+
+
 def attempt_from_row(row: Sequence[Any], moment: Moment) -> Attempt:
     """A ``durq_attempts`` row selected as ``ATTEMPT_COLUMNS``."""
     finished_at, outcome = row[4], row[5]
