@@ -92,21 +92,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _drop_leftovers(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Drop the databases of test sessions that died without cleaning up."""
-    names = [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
-    for name in names:
+def _drop_leftovers() -> None:
+    """Drop the databases of test sessions that died without cleaning up, each on a
+    connection of its own: PostgreSQL answers an ALTER of a database whose DROP was cut short
+    ("invalid", ``datconnlimit = -2``) with a FATAL error that closes the connection."""
+    with _admin() as conn:
+        found = conn.execute("SELECT datname, datconnlimit = -2 FROM pg_database").fetchall()
+    for name, invalid in found:
         match = _NAME.match(str(name))
-        if match and not _pid_alive(int(match.group(1))):
-            try:
-                conn.execute(
-                    sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name))
-                )
+        if not match or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            with _admin() as conn:
+                if not invalid:  # an invalid database can only be dropped
+                    conn.execute(
+                        sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name))
+                    )
                 _drop(conn, str(name))
-            except (psycopg.errors.InvalidCatalogName, psycopg.errors.ObjectNotInPrerequisiteState):
-                # Another test process of this session is dropping it right now (a database
-                # being dropped is "invalid" until it is gone).
-                continue
+        except (
+            psycopg.errors.InvalidCatalogName,
+            psycopg.errors.ObjectNotInPrerequisiteState,
+            psycopg.OperationalError,
+        ):
+            # Another test process of this session is dropping it right now (a database
+            # being dropped is "invalid" until it is gone, and altering it is FATAL).
+            continue
 
 
 def template() -> str:
@@ -114,8 +124,8 @@ def template() -> str:
     global _template
     if _template is None:
         name = f"{_PREFIX}pl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        _drop_leftovers()
         with _admin() as conn:
-            _drop_leftovers(conn)
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         durq.connect(database_url(name)).close()  # runs the migrations
         with _admin() as conn:
