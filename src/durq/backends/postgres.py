@@ -527,10 +527,10 @@ class PostgresQueue(JobQueue, JobInsights):
     def _purge(self, older_than: float, states: Sequence[JobState], progress: Progress) -> int:
         deleted = 0
         for state in states:
+            params = {"older_than": older_than, "limit": _BATCH, "state": state.value}
             after: str | None = ""
             while after is not None:
                 # Each batch is its own short transaction, so workers wait at most one batch.
-                params = {"older_than": older_than, "limit": _BATCH, "state": state.value}
                 with self.db.transaction() as conn:
                     row = conn.execute(Q["purge_batch"], {**params, "after": after}).fetchone()
                 after, n = (row[0], int(row[1])) if row else (None, 0)
