@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 import app_db
 import durq
 from durq import demo
-from durq.worker.context import running
+from durq.worker.context import CancelFlag, running
 from worker_support import Workers, finish, wait_for
 
 
@@ -36,7 +35,7 @@ def claimed(queue: durq.JobQueue, payload: object, lease: float = 60.0) -> durq.
 def apply(queue: durq.JobQueue, job: durq.Job) -> None:
     """Run the demo task on ``job`` as a worker would: with ``job`` current."""
     try:
-        with running(job, threading.Event(), queue):
+        with running(job, CancelFlag(), queue):
             demo.apply_transfer(job)
     finally:
         demo.close_ledgers()  # before the test's database is dropped
@@ -181,7 +180,11 @@ def test_workers_apply_the_demo_transfers_and_the_ledger_verifies(
 ) -> None:
     rng = random.Random(1)
     fast_retry = durq.RetryPolicy(base=0.05, cap=0.2)
-    jobs = queue.enqueue_many([demo.transfer_payload(rng) for _ in range(40)], retry=fast_retry)
+    # A fifth of the attempts fail: with 5 attempts, one job in 3,125 would fail them all
+    # (with 40 jobs on two backends, one run in 40 would wait for it in vain); with 12, one
+    # in 244 million.
+    payloads = [demo.transfer_payload(rng) for _ in range(40)]
+    jobs = queue.enqueue_many(payloads, retry=fast_retry, max_attempts=12)
     workers.env.update(DURQ_DEMO_FAIL_RATE="0.2", DURQ_DEMO_WORK="0")
     two = [workers.start("--handler", "durq.demo:apply_transfer") for _ in range(2)]
 

@@ -16,7 +16,7 @@ import pytest
 
 import app_db
 import durq
-from durq.worker.context import running
+from durq.worker.context import CancelFlag, running
 
 
 @pytest.fixture
@@ -226,7 +226,7 @@ def test_durq_complete_in_completes_the_running_job(
     queue.enqueue("charge")
     job = queue.claim("w1")
     assert job is not None
-    with running(job, threading.Event(), queue) as here:
+    with running(job, CancelFlag(), queue) as here:
         with app_db.Transaction(app_conn):
             durq.complete_in(app_conn, {"ok": True})
         assert here.completed

@@ -89,6 +89,22 @@ def test_synchronous_normal_is_an_opt_in(tmp_path: Path) -> None:
         assert q.db.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_connection_that_claims_checkpoints_less_often(tmp_path: Path) -> None:
+    def checkpoint_pages(q: durq.JobQueue) -> int:
+        assert isinstance(q, sqlite_backend.SQLiteQueue)
+        pages: int = q.db.connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        return pages
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    with durq.connect(url) as producer, durq.connect(url) as worker:
+        producer.enqueue("x")
+        worker.claim("w1")
+        assert checkpoint_pages(producer) == sqlite_connection.WAL_CHECKPOINT_PAGES == 1000
+        assert checkpoint_pages(worker) == sqlite_connection.WORKER_CHECKPOINT_PAGES == 4000
+        worker.settle([], worker_id="w1", claim=1)  # a settle's claim keeps it so
+        assert checkpoint_pages(worker) == 4000
+
+
 @pytest.mark.parametrize(
     "query", ["?synchronous=off", "?synchronous=", "?journal_mode=delete", "?sync=normal"]
 )

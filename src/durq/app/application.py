@@ -30,6 +30,7 @@ from durq.ids import new_job_id
 from durq.job import JSON, Job, JobState
 from durq.queue import JobQueue
 from durq.retry import RetryPolicy
+from durq.worker.context import CancelFlag
 from durq.worker.context import running as running_as_current
 from durq.worker.runners import Call
 
@@ -298,7 +299,7 @@ class App:
             retry=task.options.retry,
         )
         args, kwargs = arguments_of(payload)
-        with running_as_current(job, threading.Event()):
+        with running_as_current(job, CancelFlag()):
             self.hooks.started(job)
             try:
                 value = _call_now(task.fn, args, kwargs)

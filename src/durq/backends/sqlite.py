@@ -312,6 +312,7 @@ class SQLiteQueue(JobQueue, JobInsights):
     # -- workers -----------------------------------------------------------------------------
 
     def _claim_in(self, conn: sqlite3.Connection, request: storage.ClaimRequest) -> list[Row]:
+        self.db.claims(conn)
         now = time.time()
         if conn.execute(Q["any_lease_expired"], {"now": now}).fetchone() is not None:
             conn.execute(Q["close_lost_attempts"], {"now": now})

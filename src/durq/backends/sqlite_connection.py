@@ -34,13 +34,16 @@ _HEADER = b"SQLite format 3\x00"
 # worker's loop from noticing signals while another process sits on the lock.
 BUSY_TIMEOUT = 15.0
 # The write-ahead log is copied back into the database file (a checkpoint) once it holds
-# this many pages. SQLite's default is 1,000; a worker's transaction writes the same hot
-# pages (the ends of the indexes, the newest rows) again and again, and a checkpoint copies
-# each page once however often it was written, so fewer checkpoints copy less: with 4,000
-# (16 MiB) a 4-process drain ran about 10 % faster (4 of 5 interleaved pairs). The cost: on a
-# new file the WAL grows for longer before SQLite reuses it, and a commit that grows the
-# file syncs its size too (the first 3,000 enqueues ran 15-20 % slower; none after that).
-WAL_CHECKPOINT_PAGES = 4000
+# this many pages: SQLite's default, for every connection until it claims a job (see
+# ``claims``). It suits producers: on a new or idle database the WAL starts empty and grows,
+# a commit that grows the file syncs its size too, and a longer WAL means more of those
+# slower syncs (with 4,000, the first 3,000 enqueues on a new file ran 10-20 % slower).
+WAL_CHECKPOINT_PAGES = 1000
+# A worker's transactions write the same hot pages (the ends of the indexes, the newest rows)
+# again and again, and a checkpoint copies each page once however often it was written, so
+# fewer checkpoints copy less: with 4,000 pages (16 MiB) 4-process drains ran 3-10 % faster
+# (4 of 5 interleaved pairs, on two machines).
+WORKER_CHECKPOINT_PAGES = 4000
 # With many processes reading and writing all the time those checkpoints may never finish,
 # and the WAL file would grow until the disk is full. So now and then a writer makes sure it
 # is no bigger than this, truncating it after a checkpoint.
@@ -104,6 +107,7 @@ class SQLiteConnection:
         # a thread of this process waiting for a change (durq.App.wait beside an embedded
         # worker) must hear of them too.
         self.commits = 0
+        self._claims = False  # the open connection serves a worker (see ``claims``)
         with self.lock:
             self.connection()  # open now: a bad path or file fails at connect
 
@@ -130,6 +134,7 @@ class SQLiteConnection:
             # After a checkpoint that resets it, the WAL file is cut back to this size.
             conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            self._claims = False
             # A claim from several queues sorts their candidates in a temporary b-tree; on
             # disk (the default) that costs the claim ten times its time in the first minutes.
             conn.execute("PRAGMA temp_store=MEMORY")
@@ -252,6 +257,13 @@ class SQLiteConnection:
             except sqlite3.Error as exc:
                 raise wrapped(self.path, exc) from exc
             self._committed(conn)
+
+    def claims(self, conn: sqlite3.Connection) -> None:
+        """Note that this connection claims jobs (a worker's): it checkpoints the WAL less
+        often from now on (``WORKER_CHECKPOINT_PAGES``). Call with ``lock`` held."""
+        if not self._claims:
+            conn.execute(f"PRAGMA wal_autocheckpoint={WORKER_CHECKPOINT_PAGES}")
+            self._claims = True
 
     def _committed(self, conn: sqlite3.Connection) -> None:
         """After each commit: count it (for this process's waiters), and now and then keep

@@ -9,10 +9,9 @@ slots' business, renewing its lease the lease keeper's, writing its outcome the 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import traceback
-from concurrent.futures import Future
+from collections.abc import Callable
 from typing import Any
 
 from durq import codec
@@ -20,6 +19,7 @@ from durq.codec import Unreadable
 from durq.errors import InvalidJob, Unprocessable
 from durq.job import JSON, Finished, Job, Outcome
 from durq.queue import JobQueue, QueueSettings
+from durq.worker.context import CancelFlag
 from durq.worker.context import running as running_as_current
 from durq.worker.runners import Call
 
@@ -35,10 +35,10 @@ class RunningJob:
         self._settings = settings
         self.started = time.monotonic()
         self.deadline = self.started + job.timeout
-        self.cancel = threading.Event()  # seen by durq.cancel_requested()
+        self.cancel = CancelFlag()  # seen by durq.cancel_requested()
         self.dropped: str | None = None  # why its outcome will not be written, once it won't
         self.abandoned = False  # a thread task past its timeout, left to itself
-        self.future: Future[Finished] | None = None  # an async task's, to cancel it
+        self.stop_task: Callable[[], object] | None = None  # cancels an async task, once started
         self.queue = queue  # for durq.complete_in
         self.outcome: Finished | None = None  # once known, until it is written
         self.took = 0.0  # seconds it ran, once its outcome is known
@@ -60,8 +60,8 @@ class RunningJob:
         ask the task to stop; whatever it returns is discarded."""
         self.dropped = why
         self.cancel.set()
-        if self.future is not None:
-            self.future.cancel()
+        if self.stop_task is not None:
+            self.stop_task()
 
     # -- running it ------------------------------------------------------------------------
 

@@ -280,10 +280,10 @@ class Worker:
         out their lease and count an attempt as lost)."""
         found = self.queue.recover_claims(self.worker_id, self._unsure_claims)
         self._unsure_claims.clear()
-        for job in found:
-            if job.id not in self._running:
-                self._log_job(job, logging.WARNING, "recovered from a claim whose answer was lost")
-                self._dispatch(job)
+        lost = [job for job in found if job.id not in self._running]
+        for job in lost:
+            self._log_job(job, logging.WARNING, "recovered from a claim whose answer was lost")
+        self._dispatch(lost)
 
     def _inbox_wait(self) -> float:
         """How long the loop may sleep: until the next thing it must do on its own."""
@@ -510,24 +510,28 @@ class Worker:
                 self._want_changes.clear()
             else:
                 self._want_changes.set()  # the waker tells us when more may be ready
-        for job in claimed:
-            self._dispatch(job)
+        self._dispatch(claimed)
 
-    def _dispatch(self, job: Job) -> None:
-        running = RunningJob(job, self.runner.call_for(job), self.queue.settings, self.queue)
-        self._running[job.id] = running
-        self._jobs_started += 1
-        if self._signals or self._stop is not None:
-            # Claimed with the last outcomes, but a stop came before it started: hand it
-            # back untouched rather than start new work.
-            running.release_why = self._stop_reason()
-            self._record(running, running.released())
-            return
-        log.debug("job %s queue=%s attempt=%d started", job.id, job.queue, job.attempts)
-        if running.call.is_async:
-            self._loop.submit(running)
-        else:
-            self._threads.submit(running)
+    def _dispatch(self, jobs: Sequence[Job]) -> None:
+        """Start claimed jobs: plain calls each on a thread, async ones on the event loop."""
+        on_the_loop = []
+        for job in jobs:
+            running = RunningJob(job, self.runner.call_for(job), self.queue.settings, self.queue)
+            self._running[job.id] = running
+            self._jobs_started += 1
+            if self._signals or self._stop is not None:
+                # Claimed with the last outcomes, but a stop came before it started: hand it
+                # back untouched rather than start new work.
+                running.release_why = self._stop_reason()
+                self._record(running, running.released())
+                continue
+            log.debug("job %s queue=%s attempt=%d started", job.id, job.queue, job.attempts)
+            if running.call.is_async:
+                on_the_loop.append(running)
+            else:
+                self._threads.submit(running)
+        if on_the_loop:
+            self._loop.submit(on_the_loop)
 
     def _settled(self, running: RunningJob, finished: Finished, answer: Job | DurqError) -> None:
         """Log one written (or refused) outcome; the job no longer runs here."""

@@ -3,7 +3,11 @@
 Outcomes that arrive close together wait for each other, at most ``window`` seconds or until
 ``max_batch`` of them are waiting, and are then written by one ``JobQueue.settle`` call that
 also claims jobs for the slots they free. When nothing else is running no outcome can join
-the batch, so it is written at once: a worker running one job at a time pays no wait.
+the batch, so it is written at once: a worker running one job at a time pays no wait. Nor
+does a batch wait out its window once outcomes stop coming: after a fifth of the window with
+no new one, the rest of the running jobs are most likely far from done (long jobs started
+together end together, within a millisecond or so), and waiting longer would only leave
+their slots idle.
 
 The trade: an outcome is in this worker's memory, not on disk, for up to ``window`` seconds.
 A crash in that time loses it, and the job runs again once its lease expires (at-least-once
@@ -22,6 +26,7 @@ from durq.worker.attempt import RunningJob
 
 DEFAULT_WINDOW = 0.005  # seconds an outcome may wait for others
 DEFAULT_MAX_BATCH = 100
+QUIET_SHARE = 0.2  # a batch with no new outcome for this share of the window is written
 
 
 class Settler:
@@ -43,10 +48,13 @@ class Settler:
         self.max_batch = max_batch
         self.pending: list[tuple[RunningJob, Finished]] = []
         self._first_at = 0.0
+        self._last_at = 0.0
 
     def add(self, running: RunningJob, finished: Finished) -> None:
+        now = time.monotonic()
         if not self.pending:
-            self._first_at = time.monotonic()
+            self._first_at = now
+        self._last_at = now
         self.pending.append((running, finished))
 
     def due_in(self, others_running: int) -> float | None:
@@ -55,7 +63,8 @@ class Settler:
             return None
         if others_running == 0 or len(self.pending) >= self.max_batch:
             return 0.0
-        return max(0.0, self._first_at + self.window - time.monotonic())
+        due = min(self._first_at + self.window, self._last_at + self.window * QUIET_SHARE)
+        return max(0.0, due - time.monotonic())
 
     def flush(
         self, claim: int, claim_id: str | None = None

@@ -12,8 +12,8 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from durq.job import Finished
 from durq.worker.attempt import RunningJob
@@ -82,21 +82,34 @@ class EventLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    def submit(self, running: RunningJob) -> None:
+    def submit(self, runnings: Sequence[RunningJob]) -> None:
+        """Start ``runnings`` (a claim's async jobs) as tasks: one wake-up of the loop for
+        them all, rather than one ``run_coroutine_threadsafe`` hand-off each."""
         loop = self._running_loop()
-        future = asyncio.run_coroutine_threadsafe(running.run_async(), loop)
-        running.future = future
+        loop.call_soon_threadsafe(self._start, loop, runnings)
 
-        def report(finished: Future[Finished]) -> None:
-            try:
-                outcome: Finished | None = finished.result()
-            except CancelledError:
-                outcome = None
-            except BaseException as error:  # run_async reports its call's errors itself
-                outcome = running.failed(f"the worker's event loop failed: {error!r}")
-            self._done(running, outcome)
+    def _start(self, loop: asyncio.AbstractEventLoop, runnings: Sequence[RunningJob]) -> None:
+        # On the loop's thread.
+        for running in runnings:
+            if running.dropped is not None:  # cancelled (or released) before it started
+                self._done(running, None)
+                continue
+            task = loop.create_task(running.run_async())
+            running.stop_task = partial(loop.call_soon_threadsafe, task.cancel)
+            if running.dropped is not None:
+                # drop() came between the check above and stop_task: it set dropped before
+                # it looked for stop_task, so it found none; cancel here instead.
+                task.cancel()
+            task.add_done_callback(partial(self._report, running))
 
-        future.add_done_callback(report)
+    def _report(self, running: RunningJob, task: asyncio.Task[Finished]) -> None:
+        try:
+            outcome: Finished | None = task.result()
+        except asyncio.CancelledError:
+            outcome = None
+        except BaseException as error:  # run_async reports its call's errors itself
+            outcome = running.failed(f"the worker's event loop failed: {error!r}")
+        self._done(running, outcome)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
