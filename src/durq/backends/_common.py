@@ -67,9 +67,7 @@ def job_from_row(row: Sequence[Any], moment: Moment) -> Job:
     made = moment(run_at)
     # A job that never waited has one time in three columns: convert it once.
     created = made if created_at == run_at else moment(created_at)
-    job = _new(Job)
-    for set_field, value in zip(
-        _SETTERS,
+    return new_job(
         (
             row[0],
             row[1],
@@ -90,11 +88,8 @@ def job_from_row(row: Sequence[Any], moment: Moment) -> Job:
             created,
             created if updated_at == created_at else moment(updated_at),
             None if retry_base is None else _policy(retry_base, row[19], row[20]),
-        ),
-        strict=True,
-    ):
-        set_field(job, value)
-    return job
+        )
+    )
 
 
 def bulk_finder(state: JobState, queue: str | None) -> str:
@@ -128,8 +123,6 @@ def retry_columns(policy: RetryPolicy | None) -> dict[str, float | None]:
 # (keyword arguments, object.__setattr__ per field) costs more than the row's insert does
 # for a batch of a thousand new jobs.
 _SET = {name: getattr(Job, name).__set__ for name in Job.__slots__}
-_SET_ID, _SET_PAYLOAD = _SET["id"], _SET["payload"]
-_SET_REST = [(_SET[name], name) for name in Job.__slots__ if name not in ("id", "payload")]
 _SETTERS = [_SET[name] for name in Job.__slots__]  # in field order
 _GETTERS = [getattr(Job, name).__get__ for name in Job.__slots__]
 _SET_RESULT, _SET_UPDATED_AT = _SET["result"], _SET["updated_at"]
@@ -142,20 +135,14 @@ _COMPLETION = [
 _new = object.__new__
 
 
-def queued_jobs(ids: Sequence[str], payloads: Sequence[Any], **shared: Any) -> list[Job]:
-    """New ``queued`` jobs that differ only in id and payload, ``shared`` giving every other
-    field, built without Job's ``__init__`` (the same object it would build)."""
-    rest = [(set_field, shared[name]) for set_field, name in _SET_REST]
-    make = object.__new__
-    jobs = []
-    for job_id, payload in zip(ids, payloads, strict=True):
-        job = make(Job)
-        _SET_ID(job, job_id)
-        _SET_PAYLOAD(job, payload)
-        for set_field, value in rest:
-            set_field(job, value)
-        jobs.append(job)
-    return jobs
+def new_job(fields: Sequence[Any]) -> Job:
+    """A ``Job`` from all its fields in declaration order, built through the slot setters:
+    the same object ``Job(...)`` would build, for less than its keyword arguments cost (an
+    enqueue makes one, a claim one per job)."""
+    job = _new(Job)
+    for set_field, value in zip(_SETTERS, fields, strict=True):
+        set_field(job, value)
+    return job
 
 
 def completed(job: Job, result: Any, at: datetime) -> Job:

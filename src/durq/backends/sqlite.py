@@ -29,7 +29,7 @@ from durq.backends._common import (
     bulk_finder,
     completed,
     job_from_row,
-    queued_jobs,
+    new_job,
     retry_columns,
     unix_time,
     worker_from_row,
@@ -201,27 +201,33 @@ class SQLiteQueue(JobQueue, JobInsights):
         texts = new.payloads
         stored = [json.loads(texts[0])] if len(texts) == 1 else json.loads(f"[{','.join(texts)}]")
         created = unix_time(now)
-        return queued_jobs(
-            new.ids,
-            stored,
-            queue=new.queue,
-            state=JobState.QUEUED,
-            priority=new.priority,
-            run_at=unix_time(now + new.delay) if new.delay else created,
-            attempts=0,
-            max_attempts=new.max_attempts,
-            timeout=new.timeout,
-            dedupe_key=new.dedupe_key,
-            worker_id=None,
-            lease_expires_at=None,
-            lease_token=None,
-            last_error=None,
-            task=new.task,
-            result=None,
-            created_at=created,
-            updated_at=created,
-            retry=new.retry,
-        )
+        run_at = unix_time(now + new.delay) if new.delay else created
+        return [
+            new_job(  # Job's fields in their order
+                (
+                    job_id,
+                    new.queue,
+                    payload,
+                    JobState.QUEUED,
+                    new.priority,
+                    run_at,
+                    0,  # attempts
+                    new.max_attempts,
+                    new.timeout,
+                    new.dedupe_key,
+                    None,  # worker_id
+                    None,  # lease_expires_at
+                    None,  # lease_token
+                    None,  # last_error
+                    new.task,
+                    None,  # result
+                    created,  # created_at
+                    created,  # updated_at
+                    new.retry,
+                )
+            )
+            for job_id, payload in zip(new.ids, stored, strict=True)
+        ]
 
     # -- the application's own connection to the queue's file ------------------------------
 
