@@ -122,3 +122,29 @@ def test_the_event_loop_starts_a_whole_claim_and_reports_each_outcome(
     assert outcomes[cancelled_first.job.id] is None
     assert outcomes[cancelled_later.job.id] is None
     assert started == 2
+
+
+def test_an_async_task_that_raises_timeout_error_itself_fails_with_its_own_error(
+    queue: durq.JobQueue,
+) -> None:
+    reported: list[Finished | None] = []
+    done = threading.Event()
+
+    def report(running: RunningJob, finished: Finished | None) -> None:
+        reported.append(finished)
+        done.set()
+
+    async def upstream_timed_out(job: durq.Job) -> None:
+        raise TimeoutError("the upstream server did not answer")
+
+    loop = EventLoop(report)
+    try:
+        loop.submit([running_job(queue, upstream_timed_out)])  # its own timeout: 300 s
+        assert done.wait(30)
+    finally:
+        loop.stop()
+    [finished] = reported
+    assert finished is not None and finished.outcome is Outcome.FAILED
+    assert finished.error is not None
+    assert "the upstream server did not answer" in finished.error
+    assert "timed out after" not in finished.error

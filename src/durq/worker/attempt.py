@@ -103,15 +103,18 @@ class RunningJob:
         with running_as_current(self.job, self.cancel, self.queue) as here:
             if hooks:
                 hooks.started(self.job)
-            left = max(0.0, self.deadline - time.monotonic())
+            # asyncio.timeout, not wait_for: it cancels the call in this task rather than
+            # run it as a second task (Python 3.11's wait_for makes one per call), and it
+            # tells its own expiry from a TimeoutError that the task raised itself.
+            scope = asyncio.timeout_at(self._loop_deadline())
             try:
-                coroutine = self.call.target(*self.call.args, **self.call.kwargs)
-                value = await asyncio.wait_for(coroutine, left)
-            except TimeoutError:
-                return self.timed_out()
+                async with scope:
+                    value = await self.call.target(*self.call.args, **self.call.kwargs)
             except asyncio.CancelledError:
                 raise
             except BaseException as error:
+                if scope.expired():
+                    return self.timed_out()
                 if hooks and self.dropped is None:  # a dropped job's outcome is not its own
                     hooks.failed(self.job, error)
                 self.completed_in = here.completed
@@ -120,6 +123,11 @@ class RunningJob:
                 hooks.succeeded(self.job, value)
         self.completed_in = here.completed
         return self._returned(value)
+
+    def _loop_deadline(self) -> float:
+        """The attempt's deadline on the running event loop's clock."""
+        loop = asyncio.get_running_loop()
+        return loop.time() + max(0.0, self.deadline - time.monotonic())
 
     # -- what happened, as a Finished ------------------------------------------------------
 

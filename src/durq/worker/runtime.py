@@ -438,7 +438,7 @@ class Worker:
     @staticmethod
     def _may_overrun(running: RunningJob) -> bool:
         """Whether the loop must watch this job's timeout: a thread task still running for an
-        outcome (an async task times itself out, with asyncio.wait_for)."""
+        outcome (an async task times itself out, with asyncio.timeout)."""
         return running.outcome is None and running.dropped is None and not running.call.is_async
 
     def _record(self, running: RunningJob, finished: Finished) -> None:
