@@ -124,6 +124,7 @@ def retry_columns(policy: RetryPolicy | None) -> dict[str, float | None]:
 # for a batch of a thousand new jobs.
 _SET = {name: getattr(Job, name).__set__ for name in Job.__slots__}
 _SETTERS = [_SET[name] for name in Job.__slots__]  # in field order
+_SET_ID, _SET_PAYLOAD = _SET["id"], _SET["payload"]
 _GETTERS = [getattr(Job, name).__get__ for name in Job.__slots__]
 _SET_RESULT, _SET_UPDATED_AT = _SET["result"], _SET["updated_at"]
 _COMPLETION = [
@@ -137,12 +138,34 @@ _new = object.__new__
 
 def new_job(fields: Sequence[Any]) -> Job:
     """A ``Job`` from all its fields in declaration order, built through the slot setters:
-    the same object ``Job(...)`` would build, for less than its keyword arguments cost (an
-    enqueue makes one, a claim one per job)."""
+    the same object ``Job(...)`` would build, for less than its keyword arguments cost (a
+    claim makes one per job)."""
     job = _new(Job)
     for set_field, value in zip(_SETTERS, fields, strict=True):
         set_field(job, value)
     return job
+
+
+def new_jobs(ids: Sequence[str], payloads: Sequence[Any], shared: Sequence[Any]) -> list[Job]:
+    """Jobs that differ only in id and payload (an enqueue's): ``shared`` holds every field
+    in declaration order, with anything in the id's and the payload's places. One job is
+    built from one tuple; a batch sets the shared fields of each job from pairs made once."""
+    if len(ids) == 1:
+        return [new_job((ids[0], shared[1], payloads[0], *shared[3:]))]
+    rest = [
+        (set_field, value)
+        for set_field, value, name in zip(_SETTERS, shared, Job.__slots__, strict=True)
+        if name not in ("id", "payload")
+    ]
+    jobs = []
+    for job_id, payload in zip(ids, payloads, strict=True):
+        job = _new(Job)
+        _SET_ID(job, job_id)
+        _SET_PAYLOAD(job, payload)
+        for set_field, value in rest:
+            set_field(job, value)
+        jobs.append(job)
+    return jobs
 
 
 def completed(job: Job, result: Any, at: datetime) -> Job:

@@ -29,7 +29,7 @@ from durq.backends._common import (
     bulk_finder,
     completed,
     job_from_row,
-    new_job,
+    new_jobs,
     retry_columns,
     unix_time,
     worker_from_row,
@@ -202,32 +202,28 @@ class SQLiteQueue(JobQueue, JobInsights):
         stored = [json.loads(texts[0])] if len(texts) == 1 else json.loads(f"[{','.join(texts)}]")
         created = unix_time(now)
         run_at = unix_time(now + new.delay) if new.delay else created
-        return [
-            new_job(  # Job's fields in their order
-                (
-                    job_id,
-                    new.queue,
-                    payload,
-                    JobState.QUEUED,
-                    new.priority,
-                    run_at,
-                    0,  # attempts
-                    new.max_attempts,
-                    new.timeout,
-                    new.dedupe_key,
-                    None,  # worker_id
-                    None,  # lease_expires_at
-                    None,  # lease_token
-                    None,  # last_error
-                    new.task,
-                    None,  # result
-                    created,  # created_at
-                    created,  # updated_at
-                    new.retry,
-                )
-            )
-            for job_id, payload in zip(new.ids, stored, strict=True)
-        ]
+        shared = (  # Job's fields in their order; each job's id and payload go in
+            None,  # id
+            new.queue,
+            None,  # payload
+            JobState.QUEUED,
+            new.priority,
+            run_at,
+            0,  # attempts
+            new.max_attempts,
+            new.timeout,
+            new.dedupe_key,
+            None,  # worker_id
+            None,  # lease_expires_at
+            None,  # lease_token
+            None,  # last_error
+            new.task,
+            None,  # result
+            created,  # created_at
+            created,  # updated_at
+            new.retry,
+        )
+        return new_jobs(new.ids, stored, shared)
 
     # -- the application's own connection to the queue's file ------------------------------
 
