@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 .PHONY: install test lint typecheck run start status stop bench bench-peers bench-worker \
-	bench-targets clean
+	bench-targets screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench-worker: $(STAMP)
 
 bench-targets: $(STAMP)
 	$(BIN)/python bench/targets.py
+
+# Retake the dashboard pictures that docs/dashboard.md and the README show (make test keeps
+# its screenshots in temporary folders).
+screenshots: $(STAMP)
+	DURQ_SCREENSHOTS=docs $(BIN)/pytest -p no:cacheprovider \
+		tests/dashboard/test_browser.py::test_screenshot_of_the_overview \
+		tests/dashboard/test_phone.py::test_overview_on_a_phone
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -211,21 +211,28 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   token, the attempt-history row (written at claim, closed at completion), the rescue probe for
   expired leases, two `RETURNING` rows turned into `Job` objects, and about 8 WAL frames per
   job (the floor writes about 3 per commit). On this disk an fsync costs about as much as that
-  work, so durq lands at 1.0-1.2x instead of 1.5x. The ratio tends to 2x as fsync gets slower
+  work, so durq lands at 1.0-1.3x instead of 1.5x. The ratio tends to 2x as fsync gets slower
   relative to that work (a disk with 1 ms fsyncs would put it near 1.8x), and falls as fsync
-  gets faster.
+  gets faster: on a disk that syncs in 87 µs (`pg_test_fsync`) it was 0.70x. These are the
+  bare calls, one job and one commit at a time; `durq worker` batches outcomes with the next
+  claims and on that same machine drained 24,471 jobs/s with four processes (the
+  concurrency table below), 5.5x this floor.
   With `NORMAL` there is no fsync per commit and both are CPU-bound: durq's 120-150 µs per job
   against the floor's 60-70 µs gives about 0.5x; 1.5x would need durq to do less work per job
   than a three-column table without history, which Python on top of the same SQLite cannot.
   Four processes add no throughput over one for either side: SQLite writers take turns on the
   WAL write lock and its busy handler sleeps 1, 2, 5 … ms between tries.
-- **enqueue, ≥ 0.9x.** Same BEGIN/INSERT/COMMIT as the floor, plus about 25 µs of Python per
-  call (checks, a UUIDv7 id, JSON encoding with the size limit, the `Job` returned) and a
-  wider row (17 columns in two b-trees: rows by id and the claim index). With `FULL` the
-  fsync dominates and durq is at 0.7-1.0x depending on the run; with `NORMAL` at 0.4-0.5x.
-- **enqueue_many, ≥ 0.5x.** Per job, measured in batches of 1,000: durq 4 µs to make the row
-  (JSON with size check, id), 4.5-6 µs to insert it, 4 µs to build the returned `Job`; the
-  floor 2 µs of `json.dumps` and 1.5 µs of insert. About 0.3x.
+- **enqueue, ≥ 0.9x.** One autocommit `INSERT` against the floor's BEGIN/INSERT/COMMIT, plus
+  8-9 µs of Python per call (checks, a UUIDv7 id, JSON encoding with the size limit, the `Job`
+  returned) and a wider row (21 columns in two b-trees keyed by a 36-character id: 2.7 WAL
+  frames per commit against the floor's 2.1). With `FULL` the sync dominates and durq is at
+  0.80-0.88x: the statement alone matches the floor, and the call's Python, which runs with
+  cold CPU caches after each sync, costs about 14 µs a call (measured in the notes on the
+  targets, near the top). With `NORMAL` there is no sync to hide behind: 0.55-0.6x.
+- **enqueue_many, ≥ 0.5x.** Met in the medians, by a small margin (0.47-0.57x per run over
+  the latest runs): per job, in batches of 1,000, durq encodes and checks the payload, makes
+  an id, inserts a 21-column row into two b-trees and builds the returned `Job` (0.9 µs of
+  it); the floor does `json.dumps` and a three-column insert.
 - **Drain with 1,000,000 finished rows, ≥ 0.9x.** Met in the medians: claim and completion go
   through the partial indexes and the id b-tree, so finished rows cost only the b-tree depth
   (log n). Single runs of the 4-process case dip below 0.9x on the noise described above.

@@ -31,6 +31,13 @@ WAIT_MS = 10_000
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    """Where a test saves its screenshot ``name``: docs/, for the pictures the docs show,
+    only when ``DURQ_SCREENSHOTS=docs`` (``make screenshots``); else the test's own
+    temporary folder, so that ``make test`` leaves the checkout as it found it."""
+    return (DOCS if os.environ.get("DURQ_SCREENSHOTS") == "docs" else tmp_path) / name
+
+
 def require_chromium() -> None:
     if CHROMIUM.exists():
         return

@@ -14,12 +14,10 @@ import pytest
 
 import durq
 
-from .browsing import DOCS, WAIT_MS, Server, fill_an_hour, show_a_tidy_database_path
+from .browsing import WAIT_MS, Server, fill_an_hour, screenshot_path, show_a_tidy_database_path
 from .scenes import XSS, Scene, make_scene
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOT = DOCS / "dashboard.png"
 
 
 @pytest.fixture
@@ -192,8 +190,9 @@ def test_login_with_a_token(page: Any, sqlite_url: str, seeded: Any) -> None:
 
 
 def test_screenshot_of_the_overview(
-    page: Any, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    page: Any, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    screenshot = screenshot_path("dashboard.png", tmp_path)
     with durq.connect(sqlite_url) as queue:
         fill_an_hour(queue, monkeypatch)
         for i in range(3):
@@ -208,6 +207,5 @@ def test_screenshot_of_the_overview(
             page.locator("svg.chart-plot rect.bar-succeeded").first.wait_for()
             assert page.text_content("#database") == sqlite_url.removeprefix("sqlite:///")
             show_a_tidy_database_path(page)
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 10_000
+            page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000

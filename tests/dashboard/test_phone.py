@@ -17,7 +17,7 @@ import pytest
 
 import durq
 
-from .browsing import DOCS, WAIT_MS, Server, fill_an_hour, show_a_tidy_database_path
+from .browsing import WAIT_MS, Server, fill_an_hour, screenshot_path, show_a_tidy_database_path
 from .scenes import Scene, make_scene, make_unprocessable
 
 pytestmark = pytest.mark.browser
@@ -162,14 +162,15 @@ def log_in(page: Any, server: Server) -> None:
     page.wait_for_url(server.base + "/")
 
 
-def test_overview_on_a_phone(phone: Any, busy: Busy) -> None:
+def test_overview_on_a_phone(phone: Any, busy: Busy, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     with Server(busy.url, token=TOKEN) as server:
         log_in(phone, server)
         phone.locator("svg.chart-plot rect.bar-succeeded").first.wait_for()
         show_a_tidy_database_path(phone)
-        phone.screenshot(path=str(DOCS / "dashboard-phone.png"), full_page=True)
+        screenshot = screenshot_path("dashboard-phone.png", tmp_path)
+        phone.screenshot(path=str(screenshot), full_page=True)
         assert_fits(phone, "overview")
         assert_readable_chart(phone)
         # Every queue's button and the header's Log out are on screen, not beside it.
