@@ -41,8 +41,8 @@ BUSY_TIMEOUT = 15.0
 WAL_CHECKPOINT_PAGES = 1000
 # A worker's transactions write the same hot pages (the ends of the indexes, the newest rows)
 # again and again, and a checkpoint copies each page once however often it was written, so
-# fewer checkpoints copy less: with 4,000 pages (16 MiB) 4-process drains ran 3-10 % faster
-# (4 of 5 interleaved pairs, on two machines).
+# fewer checkpoints copy less: with 4,000 pages (16 MiB) 4-process drains ran 1-10 % faster
+# (4 of 5 interleaved pairs, on each of two machines).
 WORKER_CHECKPOINT_PAGES = 4000
 # With many processes reading and writing all the time those checkpoints may never finish,
 # and the WAL file would grow until the disk is full. So now and then a writer makes sure it
