@@ -5,9 +5,9 @@ Outcomes that arrive close together wait for each other, at most ``window`` seco
 also claims jobs for the slots they free. When nothing else is running no outcome can join
 the batch, so it is written at once: a worker running one job at a time pays no wait. Nor
 does a batch wait out its window once outcomes stop coming: after a fifth of the window with
-no new one, the rest of the running jobs are most likely far from done (long jobs started
-together end together, within a millisecond or so), and waiting longer would only leave
-their slots idle.
+no new one, the rest of the running jobs are most likely far from done (jobs that one claim
+started and that take about as long end close together; the next group is a job's length
+away), and waiting longer would only leave the freed slots idle.
 
 The trade: an outcome is in this worker's memory, not on disk, for up to ``window`` seconds.
 A crash in that time loses it, and the job runs again once its lease expires (at-least-once
