@@ -125,6 +125,7 @@ def retry_columns(policy: RetryPolicy | None) -> dict[str, float | None]:
 _SET = {name: getattr(Job, name).__set__ for name in Job.__slots__}
 _SETTERS = [_SET[name] for name in Job.__slots__]  # in field order
 _SET_ID, _SET_PAYLOAD = _SET["id"], _SET["payload"]
+_ID, _PAYLOAD = Job.__slots__.index("id"), Job.__slots__.index("payload")  # field positions
 _GETTERS = [getattr(Job, name).__get__ for name in Job.__slots__]
 _SET_RESULT, _SET_UPDATED_AT = _SET["result"], _SET["updated_at"]
 _COMPLETION = [
@@ -151,11 +152,13 @@ def new_jobs(ids: Sequence[str], payloads: Sequence[Any], shared: Sequence[Any])
     in declaration order, with anything in the id's and the payload's places. One job is
     built from one tuple; a batch sets the shared fields of each job from pairs made once."""
     if len(ids) == 1:
-        return [new_job((ids[0], shared[1], payloads[0], *shared[3:]))]
+        fields = list(shared)
+        fields[_ID], fields[_PAYLOAD] = ids[0], payloads[0]
+        return [new_job(fields)]
     rest = [
         (set_field, value)
-        for set_field, value, name in zip(_SETTERS, shared, Job.__slots__, strict=True)
-        if name not in ("id", "payload")
+        for i, (set_field, value) in enumerate(zip(_SETTERS, shared, strict=True))
+        if i not in (_ID, _PAYLOAD)
     ]
     jobs = []
     for job_id, payload in zip(ids, payloads, strict=True):
