@@ -330,8 +330,9 @@ ANALYZE;
 @pytest.mark.parametrize("queues", [("default",), ("default", "mail")])
 def test_claim_and_rescue_walk_their_partial_indexes(pg_url: str, queues: tuple[str, ...]) -> None:
     # Guarantee 5: claim cost does not grow with finished jobs. The claim reads the index of
-    # queued jobs, the rescue the index of running ones; neither reads the history. (A claim
-    # from every queue names the unpaused ones, so it is one of these two statements.)
+    # queued jobs, the rescue the index of running ones; neither reads the history (a lost
+    # attempt's row is written from the job's). (A claim from every queue names the unpaused
+    # ones, so it is one of these two statements.)
     from durq.backends import postgres
 
     with durq.connect(pg_url) as q:
@@ -350,7 +351,6 @@ def test_claim_and_rescue_walk_their_partial_indexes(pg_url: str, queues: tuple[
     # durq_jobs_ready or durq_jobs_ready_in_queue, whichever the planner finds cheaper
     assert "Index Scan using durq_jobs_ready" in plans["claim"], plans["claim"]
     assert "durq_jobs_lease" in plans["rescue"], plans["rescue"]
-    assert "durq_attempts_job" in plans["rescue"], plans["rescue"]
     for plan in plans.values():
         assert "Seq Scan on durq_jobs" not in plan, plan
         assert "Seq Scan on durq_attempts" not in plan, plan

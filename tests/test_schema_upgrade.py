@@ -93,3 +93,53 @@ def test_a_version_one_database_is_upgraded_in_place(version_one: str) -> None:
         # The indexes the upgrade replaced: finished jobs are listed and counted from theirs.
         assert q.list_jobs(state=JobState.SUCCEEDED) == [q.get(old.id)]
         assert q.stats()["queues"]["default"]["succeeded"] == 1
+
+
+@pytest.mark.postgres
+def test_a_running_attempt_moves_onto_its_job_at_version_four(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Version 4 writes an attempt's row when it ends; the running attempt lives on the job's
+    # row. A job that was running when the database was upgraded keeps its attempt: its
+    # history shows it unfinished, as it was, and a rescue ends it with its worker and start.
+    import pg_support
+
+    url = pg_support.empty_database(request)
+    pg_support.execute(
+        url, "CREATE TABLE durq_schema (version integer PRIMARY KEY, applied_at timestamptz)"
+    )
+    for version, script in postgres_connection.MIGRATIONS[:3]:
+        pg_support.execute(url, script)
+        pg_support.execute(url, f"INSERT INTO durq_schema VALUES ({version}, now())")
+    job_id = "0192f000-0000-7000-8000-000000000002"
+    pg_support.execute(
+        url,
+        "INSERT INTO durq_jobs (id, queue, payload, state, priority, run_at, attempts, "
+        "max_attempts, timeout, worker_id, lease_expires_at, lease_token, created_at, "
+        f"updated_at) VALUES ('{job_id}', 'default', '{{}}', 'running', 0, "
+        "to_timestamp(1700000000), 2, 5, 300.0, 'w-old', now() - interval '1 minute', "
+        "'0000000000000000.x', to_timestamp(1700000000), to_timestamp(1700000300))",
+    )
+    pg_support.execute(url, "INSERT INTO durq_queues (name) VALUES ('default')")
+    pg_support.execute(
+        url,
+        "INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, "
+        f"outcome, error) VALUES ('{job_id}', 1, 'w-first', to_timestamp(1700000000), "
+        "to_timestamp(1700000001), 'failed', 'boom'), "
+        f"('{job_id}', 2, 'w-old', to_timestamp(1700000200), NULL, NULL, NULL)",
+    )
+
+    with durq.connect(url) as q:
+        first, running = q.attempts(job_id)
+        assert (first.worker_id, first.outcome, first.error) == ("w-first", "failed", "boom")
+        assert (running.attempt, running.worker_id, running.finished_at) == (2, "w-old", None)
+        assert running.started_at.timestamp() == 1700000200
+        assert pg_support.execute(url, "SELECT count(*) FROM durq_attempts") == [(1,)]
+        # The lease ran out a minute ago: the next claim rescues the job and takes it.
+        taken = q.claim("w-new")
+        assert taken is not None and (taken.id, taken.attempts) == (job_id, 3)
+        history = q.attempts(job_id)
+    lost = history[1]
+    assert (lost.attempt, lost.worker_id, lost.outcome) == (2, "w-old", "lost")
+    assert lost.started_at.timestamp() == 1700000200
+    assert (history[2].worker_id, history[2].finished_at) == ("w-new", None)

@@ -300,6 +300,7 @@ class PostgresQueue(JobQueue, JobInsights):
                     "ids": [s.job.id for s in successes],
                     "tokens": [s.job.lease_token for s in successes],
                     "results": [s.result for s in successes],
+                    "workers": [s.job.worker_id for s in successes],
                 }
                 done = dict(conn.execute(Q["complete_many"], batch).fetchall())
             written: list[Job | None] = []
@@ -340,7 +341,12 @@ class PostgresQueue(JobQueue, JobInsights):
     @staticmethod
     def _params(settlement: storage.Settlement) -> dict[str, Any]:
         job = settlement.job
-        params: dict[str, Any] = {"id": job.id, "token": job.lease_token}
+        # The worker's id goes into the attempt's row: the outcome clears the job's.
+        params: dict[str, Any] = {
+            "id": job.id,
+            "token": job.lease_token,
+            "worker_id": job.worker_id,
+        }
         if settlement.outcome is Outcome.SUCCEEDED:
             params["result"] = settlement.result
         elif settlement.outcome is not Outcome.RELEASED:

@@ -74,20 +74,22 @@ RETURNING name
 
 -- name: rescue_lost_jobs
 -- Running jobs whose lease has expired: their worker died, hung or was cut off. The lost
--- attempt counts. SKIP LOCKED: a job another transaction is finishing right now is not lost.
+-- attempt counts, and its row is written from the job's (an attempt's row is written when
+-- it ends). SKIP LOCKED: a job another transaction is finishing right now is not lost.
 -- The attempt's error and the job's last_error are the same words. A job that ends
 -- unprocessable here wakes whoever waits for finished jobs (durq.App.wait), as a failure does.
 WITH lost AS (
-    SELECT id, 'worker ' || worker_id || ' was lost: its lease expired at '
+    SELECT id, attempts, worker_id, started_at,
+           'worker ' || worker_id || ' was lost: its lease expired at '
                || to_char(lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
                || ' during attempt ' || attempts || ' of ' || max_attempts AS why
     FROM durq_jobs
     WHERE state = 'running' AND lease_expires_at < now()
     FOR UPDATE SKIP LOCKED
 ), closed AS (
-    UPDATE durq_attempts AS a
-    SET finished_at = now(), outcome = 'lost', error = lost.why
-    FROM lost WHERE a.job_id = lost.id AND a.finished_at IS NULL
+    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome,
+                               error)
+    SELECT id, attempts, worker_id, started_at, now(), 'lost', why FROM lost
 ), rescued AS (
     UPDATE durq_jobs AS j
     SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'unprocessable' ELSE 'queued' END,
@@ -109,7 +111,8 @@ queue = ANY(%(queues)s::text[])
 
 -- name: claim
 -- SKIP LOCKED: concurrent claimers pass over each other's candidate instead of queueing
--- behind its row lock, so each gets a different job at once.
+-- behind its row lock, so each gets a different job at once. The attempt starts on the
+-- job's row (started_at); its own row is written when it ends.
 WITH next AS (
     SELECT id FROM durq_jobs
     WHERE state = 'queued' AND run_at <= now() AND {queue_filter}
@@ -122,12 +125,9 @@ WITH next AS (
     SET state = 'running', attempts = j.attempts + 1, worker_id = %(worker_id)s,
         lease_token = %(claim_id)s || '.' || substr(md5(random()::text), 1, 16),
         lease_expires_at = now() + make_interval(secs => %(lease)s),
-        updated_at = now()
+        started_at = now(), updated_at = now()
     FROM next WHERE j.id = next.id
     RETURNING j.*
-), attempt AS (
-    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at)
-    SELECT id, attempts, worker_id, now() FROM claimed
 )
 SELECT * FROM claimed ORDER BY priority DESC, run_at, id
 
@@ -156,8 +156,8 @@ WITH done AS (
     WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
     RETURNING *
 ), attempt AS (
-    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'succeeded'
-    FROM done WHERE a.job_id = done.id AND a.attempt = done.attempts AND a.finished_at IS NULL
+    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
+    SELECT id, attempts, %(worker_id)s, started_at, now(), 'succeeded' FROM done
 )
 SELECT * FROM done
 
@@ -171,18 +171,19 @@ SELECT * FROM done
 -- workers about a tenth of their CPU). A job holds a token only while it runs (every way out
 -- of running clears it), so the token is the whole check: a "state = 'running'" here let the
 -- planner hash every entry of durq_jobs_lease, dead ones included, instead of looking up the
--- batch's ids (4.9 ms for 32 jobs with 2,000 running; 2.6 ms without it).
+-- batch's ids (4.9 ms for 32 jobs with 2,000 running; 2.6 ms without it). The worker ids
+-- come from the caller, since the update clears the row's: the token vouches for them.
 WITH done AS (
     UPDATE durq_jobs AS j
     SET state = 'succeeded', result = batch.result::json, worker_id = NULL,
         lease_token = NULL, lease_expires_at = NULL, updated_at = now()
-    FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(results)b::text[])
-         AS batch(id, token, result)
+    FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(results)b::text[],
+                %(workers)b::text[]) AS batch(id, token, result, worker_id)
     WHERE j.id = batch.id COLLATE "C" AND j.lease_token = batch.token
-    RETURNING j.id, j.attempts
+    RETURNING j.id, j.attempts, j.started_at, batch.worker_id
 ), attempt AS (
-    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'succeeded'
-    FROM done WHERE a.job_id = done.id AND a.attempt = done.attempts AND a.finished_at IS NULL
+    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
+    SELECT id, attempts, worker_id, started_at, now(), 'succeeded' FROM done
 )
 SELECT id, now() FROM done
 
@@ -198,9 +199,9 @@ WITH failed AS (
     WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
     RETURNING *
 ), attempt AS (
-    UPDATE durq_attempts AS a SET finished_at = now(), outcome = %(outcome)s, error = %(error)s
-    FROM failed
-    WHERE a.job_id = failed.id AND a.attempt = failed.attempts AND a.finished_at IS NULL
+    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome,
+                               error)
+    SELECT id, attempts, %(worker_id)s, started_at, now(), %(outcome)s, %(error)s FROM failed
 )
 SELECT * FROM failed
 
@@ -212,10 +213,8 @@ WITH released AS (
     WHERE id = %(id)s AND lease_token = %(token)s AND state = 'running'
     RETURNING *
 ), attempt AS (
-    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'released'
-    FROM released
-    WHERE a.job_id = released.id AND a.attempt = released.attempts + 1
-      AND a.finished_at IS NULL
+    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
+    SELECT id, attempts + 1, %(worker_id)s, started_at, now(), 'released' FROM released
 )
 SELECT * FROM released
 
@@ -236,8 +235,14 @@ SELECT id FROM durq_jobs WHERE id >= %(low)s AND id < %(high)s ORDER BY id LIMIT
 SELECT state FROM durq_jobs WHERE id = %(id)s
 
 -- name: attempts
+-- The finished attempts in the order they ended, then the running one, from the job's row.
 SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error
-FROM durq_attempts WHERE job_id = %(id)s ORDER BY id
+FROM (SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error, id AS n
+      FROM durq_attempts WHERE job_id = %(id)s
+      UNION ALL
+      SELECT id, attempts, worker_id, started_at, NULL, NULL, NULL, NULL
+      FROM durq_jobs WHERE id = %(id)s AND state = 'running') AS history
+ORDER BY n NULLS LAST
 
 -- name: now
 SELECT extract(epoch FROM now())::float8
@@ -295,16 +300,22 @@ WHERE id = %(id)s AND state IN ('succeeded', 'unprocessable', 'cancelled')
 RETURNING *
 
 -- name: cancel
--- A running job's lease ends with it: its worker's later calls are refused (fencing).
-WITH cancelled AS (
-    UPDATE durq_jobs
+-- A running job's lease ends with it: its worker's later calls are refused (fencing). Its
+-- attempt's row is written from the row as it was (the update clears the worker).
+WITH target AS (
+    SELECT id, state, attempts, worker_id, started_at FROM durq_jobs
+    WHERE id = %(id)s AND state IN ('queued', 'running', 'unprocessable')
+    FOR UPDATE
+), cancelled AS (
+    UPDATE durq_jobs AS j
     SET state = 'cancelled', worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
         updated_at = now()
-    WHERE id = %(id)s AND state IN ('queued', 'running', 'unprocessable')
-    RETURNING *
+    FROM target WHERE j.id = target.id
+    RETURNING j.*
 ), attempt AS (
-    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'cancelled'
-    FROM cancelled WHERE a.job_id = cancelled.id AND a.finished_at IS NULL
+    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
+    SELECT id, attempts, worker_id, started_at, now(), 'cancelled' FROM target
+    WHERE state = 'running'
 )
 SELECT * FROM cancelled
 
@@ -356,15 +367,21 @@ WITH chosen AS (
 SELECT count(*) FROM resubmitted
 
 -- name: cancel_batch
-WITH cancelled AS (
-    UPDATE durq_jobs
+-- As cancel, for a batch of ids in one state.
+WITH target AS (
+    SELECT id, state, attempts, worker_id, started_at FROM durq_jobs
+    WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s
+    FOR UPDATE
+), cancelled AS (
+    UPDATE durq_jobs AS j
     SET state = 'cancelled', worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
         updated_at = now()
-    WHERE id = ANY(%(ids)s::text[]) AND state = %(state)s
-    RETURNING id
+    FROM target WHERE j.id = target.id
+    RETURNING j.id
 ), attempt AS (
-    UPDATE durq_attempts AS a SET finished_at = now(), outcome = 'cancelled'
-    FROM cancelled WHERE a.job_id = cancelled.id AND a.finished_at IS NULL
+    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
+    SELECT id, attempts, worker_id, started_at, now(), 'cancelled' FROM target
+    WHERE state = 'running'
 )
 SELECT count(*) FROM cancelled
 
