@@ -213,9 +213,9 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   job (the floor writes about 3 per commit). On this disk an fsync costs about as much as that
   work, so durq lands at 1.0-1.3x instead of 1.5x. The ratio tends to 2x as fsync gets slower
   relative to that work (a disk with 1 ms fsyncs would put it near 1.8x), and falls as fsync
-  gets faster: on a disk that syncs in 87 µs (`pg_test_fsync`) it was 0.70x. These are the
-  bare calls, one job and one commit at a time; `durq worker` batches outcomes with the next
-  claims and on that same machine drained 24,471 jobs/s with four processes (the
+  gets faster: on disks that sync in 82-87 µs (`pg_test_fsync`) it was 0.70-0.76x. These
+  are the bare calls, one job and one commit at a time; `durq worker` batches outcomes with
+  the next claims and on the 82 µs machine drained 23,943 jobs/s with four processes (the
   concurrency table below), 5.5x this floor.
   With `NORMAL` there is no fsync per commit and both are CPU-bound: durq's 120-150 µs per job
   against the floor's 60-70 µs gives about 0.5x; 1.5x would need durq to do less work per job
@@ -224,11 +224,13 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   WAL write lock and its busy handler sleeps 1, 2, 5 … ms between tries.
 - **enqueue, ≥ 0.9x.** One autocommit `INSERT` against the floor's BEGIN/INSERT/COMMIT, plus
   8-9 µs of Python per call (checks, a UUIDv7 id, JSON encoding with the size limit, the `Job`
-  returned) and a wider row (21 columns in two b-trees keyed by a 36-character id: 2.7 WAL
-  frames per commit against the floor's 2.1). With `FULL` the sync dominates and durq is at
-  0.80-0.88x: the statement alone matches the floor, and the call's Python, which runs with
-  cold CPU caches after each sync, costs about 14 µs a call (measured in the notes on the
-  targets, near the top). With `NORMAL` there is no sync to hide behind: 0.55-0.6x.
+  returned) and a wider row (21 columns in two b-trees keyed by a 36-character id). With
+  `NORMAL` (no sync) that is 13-14 µs a call more than the floor, 0.55-0.6x. With `FULL`
+  durq is at 0.80-0.88x, and its gap is twice as many µs: the wider rows split pages more
+  often, and SQLite splits a `WITHOUT ROWID` table or an index over three pages where it
+  starts a fresh page for an append to a rowid table, so durq writes 2.9 WAL frames a commit
+  against the floor's 2.1 (`strace`), and its sync waits for them (the notes on the targets,
+  near the top, have the measurements).
 - **enqueue_many, ≥ 0.5x.** Met in the medians, by a small margin (0.47-0.57x per run over
   the latest runs): per job, in batches of 1,000, durq encodes and checks the payload, makes
   an id, inserts a 21-column row into two b-trees and builds the returned `Job` (0.9 µs of
