@@ -226,11 +226,10 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   8-9 µs of Python per call (checks, a UUIDv7 id, JSON encoding with the size limit, the `Job`
   returned) and a wider row (21 columns in two b-trees keyed by a 36-character id). With
   `NORMAL` (no sync) that is 13-14 µs a call more than the floor, 0.55-0.6x. With `FULL`
-  durq is at 0.80-0.88x, and its gap is twice as many µs: the wider rows split pages more
-  often, and SQLite splits a `WITHOUT ROWID` table or an index over three pages where it
-  starts a fresh page for an append to a rowid table, so durq writes 2.9 WAL frames a commit
-  against the floor's 2.1 (`strace`), and its sync waits for them (the notes on the targets,
-  near the top, have the measurements).
+  durq is at 0.80-0.88x and its gap is twice as many µs: the call's Python runs with cold CPU
+  caches after each sync (8 µs of it costs about 14), and the wide rows split pages often
+  (2.8 WAL frames a commit against the floor's 2.0), a smaller part (the notes on the
+  targets, near the top, have the measurements).
 - **enqueue_many, ≥ 0.5x.** Met in the medians, by a small margin (0.47-0.57x per run over
   the latest runs): per job, in batches of 1,000, durq encodes and checks the payload, makes
   an id, inserts a 21-column row into two b-trees and builds the returned `Job` (0.9 µs of
