@@ -18,4 +18,9 @@ SET started_at = coalesce(
         j.updated_at)
 WHERE j.state = 'running';
 
-DELETE FROM durq_attempts WHERE finished_at IS NULL;
+-- Only a running job has an unfinished attempt (every way out of running finishes it), so
+-- these are found through the running jobs, not by reading the whole history while the
+-- ALTER TABLE above holds up writes to durq_jobs.
+DELETE FROM durq_attempts AS a
+USING durq_jobs AS j
+WHERE j.state = 'running' AND a.job_id = j.id AND a.finished_at IS NULL;
