@@ -39,6 +39,7 @@ from durq.storage import Changed, ClaimRequest, KeyHeld, NewJobs, QueueCounts, S
 DEFAULT_LEASE = 30.0
 # Told how many more jobs a bulk action has gone through, after each batch (a progress bar).
 Progress = Callable[[int], None]
+_CHECKED_KEPT = 64  # sets of enqueue options kept checked (see ``JobQueue.enqueue``)
 MAX_CLAIM = 1000  # jobs one claim may take: a worker's slots, far below any backend's limits
 
 
@@ -92,6 +93,13 @@ class JobQueue(abc.ABC):
     settings: QueueSettings
     url: str  # where it is, as given to durq.connect (for the application's own connections)
 
+    def __init__(self, url: str, settings: QueueSettings) -> None:
+        self.url = url
+        self.settings = settings
+        # The checked options of recent enqueue calls that stored a job, by the call's option
+        # arguments: a producer passes the same few sets again and again (see ``enqueue``).
+        self._checked: dict[tuple[object, ...], NewJobs] = {}
+
     # -- producers ---------------------------------------------------------------------------
 
     def enqueue(
@@ -122,12 +130,42 @@ class JobQueue(abc.ABC):
         on the queue's file): the job is written in the transaction it has open, and exists
         exactly when that transaction commits; nothing is committed here.
         """
+        key: tuple[object, ...] | None = None
+        if dedupe_key is None and connection is None:
+            # The options of an earlier call that was checked and stored a job are not checked
+            # again: a lone enqueue costs about a third less CPU without the checks and their
+            # calls, and more after each commit's sync has left the caches cold. The numbers'
+            # types are in the key because 1, 1.0 and True are equal keys and only 1 is valid.
+            key = (
+                queue,
+                priority,
+                type(priority),
+                delay,
+                type(delay),
+                max_attempts,
+                type(max_attempts),
+                timeout,
+                type(timeout),
+                task,
+                retry,
+            )
+            try:
+                checked = self._checked.get(key)
+            except TypeError:  # an unhashable option: the checks below say what is wrong
+                checked = key = None
+            if checked is not None:
+                return self._insert_one(checked, self._encode(payload, "payload"))
         new = self._new_jobs(
             [payload], queue, priority, delay, max_attempts, timeout, task, retry, dedupe_key
         )
         if connection is not None:
             return self._insert_external(connection, new)[0]
-        return self._insert(new)[0]
+        job = self._insert(new)[0]
+        if key is not None:
+            if len(self._checked) >= _CHECKED_KEPT:  # many delays, say: keep the newest only
+                self._checked.clear()
+            self._checked[key] = dataclasses.replace(new, ids=(), payloads=())
+        return job
 
     def enqueue_many(
         self,
@@ -676,6 +714,12 @@ class JobQueue(abc.ABC):
         """Store ``new``'s jobs, queued, in one transaction, registering their queue; the
         jobs in the order given. With a ``dedupe_key``: if a queued or running job of the
         queue holds it, store nothing and return that job instead."""
+
+    def _insert_one(self, checked: NewJobs, payload: str) -> Job:
+        """Store one job with ``checked``'s options (an earlier call's, no dedupe key) and the
+        encoded ``payload``, as ``_insert`` would. A backend may store it with less work."""
+        one = dataclasses.replace(checked, ids=new_job_ids(1), payloads=[payload])
+        return self._insert(one)[0]
 
     # The application's own connection: optional, a backend without it refuses the call.
 

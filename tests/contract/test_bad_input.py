@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -168,6 +169,25 @@ def test_bad_options(busy: durq.JobQueue) -> None:
     for options in BAD_OPTIONS:
         check_refused(busy, InvalidJob, busy.enqueue, "x", **options)
         check_refused(busy, InvalidJob, busy.enqueue_many, ["x", "y"], **options)
+
+
+def test_options_equal_to_an_earlier_calls_are_still_checked(busy: durq.JobQueue) -> None:
+    # enqueue reuses the checked options of an earlier call with equal ones; True == 1 == 1.0
+    # and Fraction(1) == 1, but only the int is a priority, and no bool is a number of seconds.
+    busy.enqueue("ok", priority=1, max_attempts=1, timeout=1, delay=0)
+    for options in [
+        {"priority": True},
+        {"priority": 1.0},
+        {"priority": Fraction(1)},
+        {"max_attempts": True},
+        {"timeout": True},
+        {"delay": False},
+        {"delay": Fraction(0)},
+    ]:
+        called = {"priority": 1, "max_attempts": 1, "timeout": 1, "delay": 0, **options}
+        check_refused(busy, InvalidJob, busy.enqueue, "x", **called)
+    for unhashable in ({"queue": ["default"]}, {"task": {"name": "t"}}, {"retry": [1.0]}):
+        check_refused(busy, InvalidJob, busy.enqueue, "x", **unhashable)
 
 
 def test_the_largest_numbers_are_taken(queue: durq.JobQueue) -> None:

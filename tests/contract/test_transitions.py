@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,31 @@ def test_enqueue_keeps_every_option(queue: durq.JobQueue) -> None:
     assert (job.max_attempts, job.timeout) == (2, 1.5)
     assert timedelta(seconds=59) < job.run_at - job.created_at < timedelta(seconds=61)
     assert queue.get(job.id) == job
+
+
+def test_an_enqueue_with_the_options_of_an_earlier_one_stores_the_same(
+    queue: durq.JobQueue,
+) -> None:
+    # The second call of each pair reuses the first's checked options (JobQueue.enqueue).
+    retry = RetryPolicy(base=2.0, cap=30.0, jitter=0.0)
+    options: list[dict[str, Any]] = [
+        {},
+        {"queue": "mail", "priority": 3, "delay": 60, "max_attempts": 2, "timeout": 1.5},
+        {"task": "send", "retry": retry, "delay": 0.5},
+    ]
+    for kwargs in options:
+        payload = {"to": ["a@example.com"]}
+        first, second = queue.enqueue(payload, **kwargs), queue.enqueue(payload, **kwargs)
+        assert first.id < second.id
+        for job in (first, second):
+            assert queue.get(job.id) == job
+            assert job.payload == payload and job.payload is not payload
+        same = ("queue", "priority", "max_attempts", "timeout", "task", "retry", "state")
+        assert [getattr(second, f) for f in same] == [getattr(first, f) for f in same]
+        waits = [job.run_at - job.created_at for job in (first, second)]
+        assert abs(waits[1] - waits[0]) < timedelta(milliseconds=1)
+    payload["to"].append("changed after the call")
+    assert queue.get(second.id).payload == {"to": ["a@example.com"]}
 
 
 @pytest.mark.parametrize("payload", [None, 0, -1.5, "text", True, [], {"a": None}])

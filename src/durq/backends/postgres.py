@@ -82,9 +82,8 @@ def _job(row: Sequence[Any]) -> Job:
 
 class PostgresQueue(JobQueue, JobInsights):
     def __init__(self, url: str, settings: QueueSettings) -> None:
-        self.settings = settings
+        super().__init__(url, settings)
         self.db = PostgresConnection(url, listen_url=settings.listen_url, create=settings.create)
-        self.url = url
         self.where = self.db.where
         self._known_queues = KnownQueues()
         self._rescued_at = -_RESCUE_EVERY  # time.monotonic() of the last rescue by _settle

@@ -29,6 +29,7 @@ from durq.backends._common import (
     bulk_finder,
     completed,
     job_from_row,
+    new_job,
     new_jobs,
     retry_columns,
     unix_time,
@@ -38,6 +39,7 @@ from durq.backends._sql import load_queries
 from durq.backends.sqlite_connection import SQLiteConnection, parse_url, wrapped
 from durq.backends.sqlite_wakeups import SETTLE, FileWatch
 from durq.errors import InvalidJob
+from durq.ids import new_job_id
 from durq.job import FINISHED_STATES, Attempt, Job, JobState, Outcome, WorkerInfo
 from durq.queue import JobInsights, JobQueue, Progress, QueueSettings
 
@@ -97,10 +99,46 @@ def _renders_json_as_sent() -> bool:
 _JSON_ROWS = _renders_json_as_sent()
 
 
+_NO_RETRY = tuple(retry_columns(None).values())
+
+
+def _row_tail(new: storage.NewJobs, now: float) -> Row:
+    """``insert_job``'s parameters after the id, the queue and the payload."""
+    retry = _NO_RETRY if new.retry is None else tuple(retry_columns(new.retry).values())
+    common = (new.max_attempts, new.timeout, new.dedupe_key, now, now, new.task, *retry)
+    return (new.priority, now + new.delay, *common)
+
+
+def _enqueued(
+    new: storage.NewJobs, job_id: str | None, payload: Any, created: datetime, run_at: datetime
+) -> tuple[Any, ...]:
+    """The fields, in ``Job``'s order, of a job of ``new`` as stored at ``created``."""
+    return (
+        job_id,
+        new.queue,
+        payload,
+        JobState.QUEUED,
+        new.priority,
+        run_at,
+        0,  # attempts
+        new.max_attempts,
+        new.timeout,
+        new.dedupe_key,
+        None,  # worker_id
+        None,  # lease_expires_at
+        None,  # lease_token
+        None,  # last_error
+        new.task,
+        None,  # result
+        created,  # created_at
+        created,  # updated_at
+        new.retry,
+    )
+
+
 class SQLiteQueue(JobQueue, JobInsights):
     def __init__(self, url: str, settings: QueueSettings) -> None:
-        self.settings = settings
-        self.url = url
+        super().__init__(url, settings)
         self.db = SQLiteConnection(url, create=settings.create)
         self._known_queues = KnownQueues()
         self._watch: FileWatch | None = None  # made by the first wait_for_change
@@ -119,16 +157,27 @@ class SQLiteQueue(JobQueue, JobInsights):
     # -- producers ---------------------------------------------------------------------------
 
     def _insert(self, new: storage.NewJobs) -> list[Job]:
-        now = time.time()
         if len(new.ids) == 1 and new.dedupe_key is None and self._known_queues.knows(new.queue):
-            # The common enqueue: one row into a registered queue, with nothing to look up
-            # first, is one statement and needs no BEGIN or COMMIT of its own.
-            self.db.write_alone(Q["insert_job"], self._job_rows(new, now)[0])
-            return self._stored_jobs(new, now)
+            return [self._insert_alone(new, new.ids[0], new.payloads[0])]
+        now = time.time()
         with self.db.write() as conn:
             stored = self._insert_in(conn, new, now)
         self._known_queues.remember([new.queue])
         return stored if isinstance(stored, list) else [_job(stored)]
+
+    def _insert_one(self, checked: storage.NewJobs, payload: str) -> Job:
+        if not self._known_queues.knows(checked.queue):
+            return super()._insert_one(checked, payload)
+        return self._insert_alone(checked, new_job_id(), payload)
+
+    def _insert_alone(self, new: storage.NewJobs, job_id: str, payload: str) -> Job:
+        """The common enqueue: one row into a registered queue, with nothing to look up
+        first, is one statement and needs no BEGIN or COMMIT of its own."""
+        now = time.time()
+        self.db.write_alone(Q["insert_job"], (job_id, new.queue, payload, *_row_tail(new, now)))
+        created = unix_time(now)
+        run_at = unix_time(now + new.delay) if new.delay else created
+        return new_job(_enqueued(new, job_id, json.loads(payload), created, run_at))
 
     def _insert_periodic(self, new: storage.NewJobs, name: str, slot: datetime) -> Job | None:
         now = time.time()
@@ -185,9 +234,7 @@ class SQLiteQueue(JobQueue, JobInsights):
     @staticmethod
     def _job_rows(new: storage.NewJobs, now: float) -> list[Row]:
         """``insert_job``'s parameters for each of ``new``'s jobs."""
-        retry = retry_columns(new.retry).values()
-        common = (new.max_attempts, new.timeout, new.dedupe_key, now, now, new.task, *retry)
-        tail = (new.priority, now + new.delay, *common)
+        tail = _row_tail(new, now)
         return [
             (job_id, new.queue, text, *tail)
             for job_id, text in zip(new.ids, new.payloads, strict=True)
@@ -202,28 +249,7 @@ class SQLiteQueue(JobQueue, JobInsights):
         stored = [json.loads(texts[0])] if len(texts) == 1 else json.loads(f"[{','.join(texts)}]")
         created = unix_time(now)
         run_at = unix_time(now + new.delay) if new.delay else created
-        shared = (  # Job's fields in their order; each job's id and payload go in
-            None,  # id
-            new.queue,
-            None,  # payload
-            JobState.QUEUED,
-            new.priority,
-            run_at,
-            0,  # attempts
-            new.max_attempts,
-            new.timeout,
-            new.dedupe_key,
-            None,  # worker_id
-            None,  # lease_expires_at
-            None,  # lease_token
-            None,  # last_error
-            new.task,
-            None,  # result
-            created,  # created_at
-            created,  # updated_at
-            new.retry,
-        )
-        return new_jobs(new.ids, stored, shared)
+        return new_jobs(new.ids, stored, _enqueued(new, None, None, created, run_at))
 
     # -- the application's own connection to the queue's file ------------------------------
 

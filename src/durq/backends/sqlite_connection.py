@@ -53,6 +53,18 @@ _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 
 T = TypeVar("T")
 
+# Forks of this process so far, counted in the child: a connection made before the last one
+# is its parent's. (Asking os.getpid() instead is a system call on every statement.)
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
+
 
 # What SQLite says when the database is there but cannot be written for now: another
 # process held the lock past the busy timeout, the disk is full, or it failed under us.
@@ -98,7 +110,7 @@ class SQLiteConnection:
     def __init__(self, url: str, create: bool = True) -> None:
         self.path, self._synchronous, self._shared = parse_url(url)
         self._create = create
-        self._pid = os.getpid()
+        self._forks = _forks
         self.lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._inherited: list[sqlite3.Connection] = []
@@ -211,14 +223,14 @@ class SQLiteConnection:
             raise
 
     def reset_if_forked(self) -> None:
-        if self._pid != os.getpid():
+        if self._forks != _forks:
             # A forked child must not use its parent's connection; closing it here could
             # disturb the parent's locks, so it is kept, unused, until the child exits.
             self.lock = threading.RLock()
             if self._conn is not None:
                 self._inherited.append(self._conn)
             self._conn = None
-            self._pid = os.getpid()
+            self._forks = _forks
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -249,14 +261,29 @@ class SQLiteConnection:
         does for a block of one statement, without the two statements BEGIN and COMMIT
         (about a tenth of a lone enqueue's CPU). SQLite takes the write lock (waiting as
         ``BEGIN IMMEDIATE`` does) and commits, or rolls back, when the statement ends."""
-        self.reset_if_forked()
+        # Written out flat: this is a lone enqueue's whole path to the disk, and each call
+        # on it costs twice its warm time after the previous commit's sync.
+        if self._forks != _forks:
+            self.reset_if_forked()
         with self.lock:
+            conn = self._conn or self.connection()
             try:
-                conn = self.connection()
-                retry_busy(lambda: conn.execute(sql, params))  # SQLITE_BUSY changed nothing
+                conn.execute(sql, params)
             except sqlite3.Error as exc:
-                raise wrapped(self.path, exc) from exc
+                self._write_alone_again(conn, sql, params, exc)
             self._committed(conn)
+
+    def _write_alone_again(
+        self, conn: sqlite3.Connection, sql: str, params: Sequence[Any], exc: sqlite3.Error
+    ) -> None:
+        """``write_alone``'s statement after it failed with ``exc``: retried while another
+        process holds the lock (SQLITE_BUSY changed nothing), else raised, wrapped."""
+        try:
+            if not isinstance(exc, sqlite3.OperationalError) or not _busy(exc):
+                raise exc
+            retry_busy(lambda: conn.execute(sql, params))
+        except sqlite3.Error as error:
+            raise wrapped(self.path, error) from error
 
     def claims(self, conn: sqlite3.Connection) -> None:
         """Note that this connection claims jobs (a worker's): it checkpoints the WAL less
@@ -313,7 +340,7 @@ class SQLiteConnection:
 
     def close(self) -> None:
         with self.lock:
-            if self._conn is not None and self._pid == os.getpid():
+            if self._conn is not None and self._forks == _forks:
                 self._conn.close()
             self._conn = None
             self._closed = True
@@ -335,7 +362,7 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                if not _busy(exc):
                     raise
                 if time.monotonic() > deadline:
                     raise
@@ -351,18 +378,25 @@ def retry_busy(step: Callable[[], T]) -> T:
     The busy timeout covers most waits; this covers the few SQLite reports at once
     (switching to WAL, a lock held across a checkpoint).
     """
-    deadline = time.monotonic() + BUSY_TIMEOUT
+    deadline = None  # read the clock only once a retry is needed (most steps never wait)
     delay = 0.001
     while True:
         try:
             return step()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not _busy(exc):
                 raise
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            deadline = deadline or now + BUSY_TIMEOUT
+            if now > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` says another connection holds a lock (the statement changed nothing)."""
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def statements(script: str) -> Iterator[str]:
