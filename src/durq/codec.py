@@ -12,6 +12,7 @@ in a web page or a worker; bounded, every reader is safe.
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
 from collections.abc import Callable
 from itertools import accumulate
@@ -25,6 +26,9 @@ DEFAULT_MAX_PAYLOAD_DEPTH = 64
 READ_DEPTH = 256  # the deepest value decode returns, and the largest max_payload_depth
 
 _decode = json.JSONDecoder().decode  # json.loads less its per-call argument checks
+# decode's core (in C), without its checks; typeshed's stub wants another scanner as the
+# context, where the C code reads a decoder's settings.
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
@@ -120,6 +124,13 @@ def decode(text: str | bytes | memoryview) -> JSON:
         return _decode(text)
     except (ValueError, RecursionError):
         return Unreadable(text)
+
+
+def decode_own(text: str) -> JSON:
+    """Text that ``encode`` made, decoded: it is JSON within the depth limit, and has no
+    white space around it, so ``decode``'s checks and wrapping are left out (the payloads
+    an enqueue returns as stored: a third of ``json.loads``'s time)."""
+    return _scan(text, 0)[0]
 
 
 def parse(text: str, what: str) -> JSON:

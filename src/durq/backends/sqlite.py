@@ -177,7 +177,7 @@ class SQLiteQueue(JobQueue, JobInsights):
         self.db.write_alone(Q["insert_job"], (job_id, new.queue, payload, *_row_tail(new, now)))
         created = unix_time(now)
         run_at = unix_time(now + new.delay) if new.delay else created
-        return new_job(_enqueued(new, job_id, json.loads(payload), created, run_at))
+        return new_job(_enqueued(new, job_id, codec.decode_own(payload), created, run_at))
 
     def _insert_periodic(self, new: storage.NewJobs, name: str, slot: datetime) -> Job | None:
         now = time.time()
@@ -246,7 +246,7 @@ class SQLiteQueue(JobQueue, JobInsights):
         the payloads as stored, not the caller's objects (one decode for the whole batch, and
         one datetime for all: per-job costs add up at 1,000 a batch)."""
         texts = new.payloads
-        stored = [json.loads(texts[0])] if len(texts) == 1 else json.loads(f"[{','.join(texts)}]")
+        stored = codec.decode_own(f"[{','.join(texts)}]")
         created = unix_time(now)
         run_at = unix_time(now + new.delay) if new.delay else created
         return new_jobs(new.ids, stored, _enqueued(new, None, None, created, run_at))
