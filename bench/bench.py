@@ -213,23 +213,26 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   job (the floor writes about 3 per commit). On this disk an fsync costs about as much as that
   work, so durq lands at 1.0-1.3x instead of 1.5x. The ratio tends to 2x as fsync gets slower
   relative to that work (a disk with 1 ms fsyncs would put it near 1.8x), and falls as fsync
-  gets faster: on disks that sync in 82-87 µs (`pg_test_fsync`) it was 0.70-0.76x. These
+  gets faster: on disks that sync in 82-87 µs (`pg_test_fsync`) it was 0.70-0.76x, and on
+  the latest machine (134 µs, with a CPU slow enough that the work grew too) 0.60x. These
   are the bare calls, one job and one commit at a time; `durq worker` batches outcomes with
-  the next claims and on the 82 µs machine drained 23,943 jobs/s with four processes (the
-  concurrency table below), 5.5x this floor.
+  the next claims and on the latest machine drained 18,544 jobs/s with four processes (the
+  concurrency table below), 6.5x this floor (23,943 and 5.5x on the 82 µs machine).
   With `NORMAL` there is no fsync per commit and both are CPU-bound: durq's 120-150 µs per job
   against the floor's 60-70 µs gives about 0.5x; 1.5x would need durq to do less work per job
   than a three-column table without history, which Python on top of the same SQLite cannot.
   Four processes add no throughput over one for either side: SQLite writers take turns on the
   WAL write lock and its busy handler sleeps 1, 2, 5 … ms between tries.
 - **enqueue, ≥ 0.9x.** One autocommit `INSERT` against the floor's BEGIN/INSERT/COMMIT, plus
-  8-9 µs of Python per call (checks, a UUIDv7 id, JSON encoding with the size limit, the `Job`
-  returned) and a wider row (21 columns in two b-trees keyed by a 36-character id). With
-  `NORMAL` (no sync) that is 13-14 µs a call more than the floor, 0.55-0.6x. With `FULL`
-  durq is at 0.80-0.88x and its gap is twice as many µs: the call's Python runs with cold CPU
-  caches after each sync (8 µs of it costs about 14), and the wide rows split pages often
-  (2.8 WAL frames a commit against the floor's 2.0), a smaller part (the notes on the
-  targets, near the top, have the measurements).
+  about 6 µs of Python per call (a UUIDv7 id, JSON encoding with the size limit, the `Job`
+  returned; the options' checks only on a new set of options) and a wider row (21 columns
+  in two b-trees keyed by a 36-character id). With `NORMAL` (no sync) that is about 18 µs
+  a call more than the floor on the latest machine, 0.54-0.57x. With `FULL` durq is at
+  0.85-0.94x a run (0.89x over 38 repetitions), just short: after each sync the call's
+  Python runs with cold CPU caches (6 µs of it costs about 20), and the wide rows split pages
+  often (2.8 WAL frames a commit against the floor's 2.0), a smaller part: durq's insert
+  alone costs 4 % more than the floor's three statements (the notes on the targets, near
+  the top, have the measurements).
 - **enqueue_many, ≥ 0.5x.** Met in the medians, by a small margin (0.47-0.57x per run over
   the latest runs): per job, in batches of 1,000, durq encodes and checks the payload, makes
   an id, inserts a 21-column row into two b-trees and builds the returned `Job` (0.9 µs of
