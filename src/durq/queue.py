@@ -134,10 +134,12 @@ class JobQueue(abc.ABC):
         if dedupe_key is None and connection is None:
             # The options of an earlier call that was checked and stored a job are not checked
             # again: a lone enqueue costs about a third less CPU without the checks and their
-            # calls, and more after each commit's sync has left the caches cold. The numbers'
-            # types are in the key because 1, 1.0 and True are equal keys and only 1 is valid.
+            # calls, and more after each commit's sync has left the caches cold. The types are
+            # in the key because equal keys are not all valid: 1, 1.0 and True, or a str and a
+            # UserString of the same text.
             key = (
                 queue,
+                type(queue),
                 priority,
                 type(priority),
                 delay,
@@ -147,6 +149,7 @@ class JobQueue(abc.ABC):
                 timeout,
                 type(timeout),
                 task,
+                type(task),
                 retry,
             )
             try:

@@ -6,6 +6,7 @@ changed, so a change that some earlier refusal left behind is caught too.
 
 from __future__ import annotations
 
+from collections import UserString
 from collections.abc import Callable
 from datetime import timedelta
 from fractions import Fraction
@@ -186,6 +187,10 @@ def test_options_equal_to_an_earlier_calls_are_still_checked(busy: durq.JobQueue
     ]:
         called = {"priority": 1, "max_attempts": 1, "timeout": 1, "delay": 0, **options}
         check_refused(busy, InvalidJob, busy.enqueue, "x", **called)
+    # A UserString hashes and compares as its text, and is not a str.
+    busy.enqueue("ok", task="send")
+    for texts in ({"queue": UserString("default")}, {"task": UserString("send")}):
+        check_refused(busy, InvalidJob, busy.enqueue, "x", **texts)
     for unhashable in ({"queue": ["default"]}, {"task": {"name": "t"}}, {"retry": [1.0]}):
         check_refused(busy, InvalidJob, busy.enqueue, "x", **unhashable)
 

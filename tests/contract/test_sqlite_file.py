@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -249,5 +250,29 @@ def test_a_writer_waits_for_the_lock_and_keeps_its_busy_timeout(tmp_path: Path) 
     with q.db.read() as conn:
         (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
     assert timeout == int(sqlite_connection.BUSY_TIMEOUT * 1000)
+    holder.close()
+    q.close()
+
+
+def test_a_lone_enqueue_gives_up_once_the_busy_timeout_has_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lone enqueue runs its statement before any retry loop: a lock held past the busy
+    # timeout must end it after one timeout, not after SQLite's wait plus the loop's own.
+    timeout = 0.5
+    monkeypatch.setattr(sqlite_connection, "BUSY_TIMEOUT", timeout)
+    q = durq.connect(f"sqlite:///{tmp_path / 'q.db'}")
+    q.enqueue({"n": 1})
+    q.enqueue({"n": 2})  # the options are checked now: the next call takes the one-job path
+    holder = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE durq_queues SET paused = paused")
+    started = time.monotonic()
+    with pytest.raises(durq.BackendUnavailable, match="locked"):
+        q.enqueue({"n": 3})
+    waited = time.monotonic() - started
+    holder.execute("ROLLBACK")
+    assert timeout * 0.9 <= waited < timeout * 1.6, waited  # one timeout, not two or three
+    assert [job.payload for job in q.list_jobs()] == [{"n": 2}, {"n": 1}]
     holder.close()
     q.close()

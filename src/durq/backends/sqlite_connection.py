@@ -267,21 +267,30 @@ class SQLiteConnection:
             self.reset_if_forked()
         with self.lock:
             conn = self._conn or self.connection()
+            started = time.monotonic()
             try:
                 conn.execute(sql, params)
             except sqlite3.Error as exc:
-                self._write_alone_again(conn, sql, params, exc)
+                self._write_alone_again(conn, sql, params, exc, started)
             self._committed(conn)
 
     def _write_alone_again(
-        self, conn: sqlite3.Connection, sql: str, params: Sequence[Any], exc: sqlite3.Error
+        self,
+        conn: sqlite3.Connection,
+        sql: str,
+        params: Sequence[Any],
+        exc: sqlite3.Error,
+        started: float,
     ) -> None:
-        """``write_alone``'s statement after it failed with ``exc``: retried while another
-        process holds the lock (SQLITE_BUSY changed nothing), else raised, wrapped."""
+        """``write_alone``'s statement, first tried at ``started``, after it failed with
+        ``exc``: retried while another process holds the lock (SQLITE_BUSY changed nothing)
+        and the busy timeout has not passed since ``started``, else raised, wrapped."""
         try:
             if not isinstance(exc, sqlite3.OperationalError) or not _busy(exc):
                 raise exc
-            retry_busy(lambda: conn.execute(sql, params))
+            if time.monotonic() > started + BUSY_TIMEOUT:
+                raise exc  # SQLite's busy handler has waited the whole timeout already
+            retry_busy(lambda: conn.execute(sql, params), started)
         except sqlite3.Error as error:
             raise wrapped(self.path, error) from error
 
@@ -372,13 +381,14 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
 
-def retry_busy(step: Callable[[], T]) -> T:
-    """Run ``step``, retrying while another process holds a lock it needs.
+def retry_busy(step: Callable[[], T], started: float | None = None) -> T:
+    """Run ``step``, retrying while another process holds a lock it needs, until the busy
+    timeout has passed since ``started`` (default: now).
 
     The busy timeout covers most waits; this covers the few SQLite reports at once
     (switching to WAL, a lock held across a checkpoint).
     """
-    deadline = None  # read the clock only once a retry is needed (most steps never wait)
+    deadline = (time.monotonic() if started is None else started) + BUSY_TIMEOUT
     delay = 0.001
     while True:
         try:
@@ -386,9 +396,7 @@ def retry_busy(step: Callable[[], T]) -> T:
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
-            now = time.monotonic()
-            deadline = deadline or now + BUSY_TIMEOUT
-            if now > deadline:
+            if time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
