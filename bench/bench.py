@@ -228,7 +228,7 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   returned; the options' checks only on a new set of options) and a wider row (21 columns
   in two b-trees keyed by a 36-character id). With `NORMAL` (no sync) that is about 18 µs
   a call more than the floor on the latest machine, 0.54-0.57x. With `FULL` durq is at
-  0.85-0.94x a run (0.89x over 38 repetitions), just short: after each sync the call's
+  0.85-0.94x a run (0.89x over 53 repetitions), at the bound: after each sync the call's
   Python runs with cold CPU caches (6 µs of it costs about 20), and the wide rows split pages
   often (2.8 WAL frames a commit against the floor's 2.0), a smaller part: durq's insert
   alone costs 4 % more than the floor's three statements (the notes on the targets, near
