@@ -110,9 +110,11 @@ def _row_tail(new: storage.NewJobs, now: float) -> Row:
 
 
 def _enqueued(
-    new: storage.NewJobs, job_id: str | None, payload: Any, created: datetime, run_at: datetime
+    new: storage.NewJobs, job_id: str | None, payload: Any, now: float
 ) -> tuple[Any, ...]:
-    """The fields, in ``Job``'s order, of a job of ``new`` as stored at ``created``."""
+    """The fields, in ``Job``'s order, of a job of ``new`` as stored at ``now``."""
+    created = unix_time(now)
+    run_at = unix_time(now + new.delay) if new.delay else created
     return (
         job_id,
         new.queue,
@@ -175,9 +177,7 @@ class SQLiteQueue(JobQueue, JobInsights):
         first, is one statement and needs no BEGIN or COMMIT of its own."""
         now = time.time()
         self.db.write_alone(Q["insert_job"], (job_id, new.queue, payload, *_row_tail(new, now)))
-        created = unix_time(now)
-        run_at = unix_time(now + new.delay) if new.delay else created
-        return new_job(_enqueued(new, job_id, codec.decode_own(payload), created, run_at))
+        return new_job(_enqueued(new, job_id, codec.decode_own(payload), now))
 
     def _insert_periodic(self, new: storage.NewJobs, name: str, slot: datetime) -> Job | None:
         now = time.time()
@@ -247,9 +247,7 @@ class SQLiteQueue(JobQueue, JobInsights):
         one datetime for all: per-job costs add up at 1,000 a batch)."""
         texts = new.payloads
         stored = codec.decode_own(f"[{','.join(texts)}]")
-        created = unix_time(now)
-        run_at = unix_time(now + new.delay) if new.delay else created
-        return new_jobs(new.ids, stored, _enqueued(new, None, None, created, run_at))
+        return new_jobs(new.ids, stored, _enqueued(new, None, None, now))
 
     # -- the application's own connection to the queue's file ------------------------------
 
