@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -88,6 +92,8 @@ def test_an_enqueue_with_the_options_of_an_earlier_one_stores_the_same(
         {},
         {"queue": "mail", "priority": 3, "delay": 60, "max_attempts": 2, "timeout": 1.5},
         {"task": "send", "retry": retry, "delay": 0.5},
+        {"task": "send"},
+        {"retry": retry},
     ]
     for kwargs in options:
         payload = {"to": ["a@example.com"]}
@@ -102,6 +108,44 @@ def test_an_enqueue_with_the_options_of_an_earlier_one_stores_the_same(
         assert abs(waits[1] - waits[0]) < timedelta(milliseconds=1)
     payload["to"].append("changed after the call")
     assert queue.get(second.id).payload == {"to": ["a@example.com"]}
+
+
+def test_the_job_an_enqueue_returns_is_a_job_in_every_way(queue: durq.JobQueue) -> None:
+    # SQLite's lone enqueue builds the job's fields when they are first read (lazy_job.py).
+    for _ in range(2):  # the second call takes the checked-options path
+        job, read = queue.enqueue("text", task="t"), None
+        assert isinstance(job, durq.Job)
+        read = queue.get(job.id)
+        assert job == read and read == job and not job != read  # noqa: SIM202
+        assert hash(job) == hash(read) and repr(job) == repr(read) and repr(job).startswith("Job(")
+        assert job.to_dict() == read.to_dict()
+        assert dataclasses.asdict(job) == dataclasses.asdict(read)
+        for copied in (pickle.loads(pickle.dumps(job)), copy.copy(job), copy.deepcopy(job)):
+            assert type(copied) is durq.Job and copied == read
+        moved = dataclasses.replace(job, priority=7)
+        assert moved.priority == 7 and dataclasses.replace(moved, priority=0) == read
+        assert job != queue.enqueue("text", task="t")
+        with pytest.raises(AttributeError, match="no_such_field"):
+            job.no_such_field  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_threads_reading_a_new_job_at_once_see_the_same_fields(queue: durq.JobQueue) -> None:
+    queue.enqueue({"warm": True})
+    for _ in range(20):
+        job = queue.enqueue({"to": ["a@example.com"]})
+        start = threading.Barrier(8)
+        seen: list[object] = []
+
+        def read(job: durq.Job, start: threading.Barrier, seen: list[object]) -> None:
+            start.wait()
+            seen.append(job.payload)
+
+        threads = [threading.Thread(target=read, args=(job, start, seen)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(seen) == 8 and all(payload is job.payload for payload in seen)
 
 
 @pytest.mark.parametrize("payload", [None, 0, -1.5, "text", True, [], {"a": None}])
