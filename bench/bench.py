@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import platform
 import re
@@ -91,18 +92,72 @@ def floor_connect(path: Path, sync: str) -> sqlite3.Connection:
     return conn
 
 
-def floor_enqueue(path: Path, sync: str, n: int) -> float:
+# -- the lone enqueue, taking turns --------------------------------------------------------
+#
+# On a shared machine the disk's sync time drifts over seconds: measured one after the other,
+# 3,000 commits of durq and 3,000 of the floor saw different disks, and single ratios spread
+# over 0.75-1.24x around their median. So the two loops run in two processes that take turns,
+# ENQUEUE_TURN commits at a time (tens of milliseconds), and each side sums its own turns:
+# a slow spell now falls on both.
+
+ENQUEUE_TURN = 100
+
+
+def _durq_turns(url: str, n: int, pipe: Any) -> None:
+    q = durq.connect(url)
+    q.enqueue(_common.payload(-1))  # registers the queue, out of the timing
+    pipe.send("ready")
+    for first in range(0, n, ENQUEUE_TURN):
+        pipe.recv()
+        start = time.perf_counter()
+        for i in range(first, min(first + ENQUEUE_TURN, n)):
+            q.enqueue(_common.payload(i))
+        pipe.send(time.perf_counter() - start)
+    q.close()
+
+
+def _floor_turns(path: Path, sync: str, n: int, pipe: Any) -> None:
     conn = floor_connect(path, sync)
-    start = time.perf_counter()
-    for i in range(n):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT INTO jobs (payload, state) VALUES (?, 'queued')",
-            (json.dumps(_common.payload(i)),),
-        )
-        conn.execute("COMMIT")
-    seconds = time.perf_counter() - start
+    pipe.send("ready")
+    for first in range(0, n, ENQUEUE_TURN):
+        pipe.recv()
+        start = time.perf_counter()
+        for i in range(first, min(first + ENQUEUE_TURN, n)):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO jobs (payload, state) VALUES (?, 'queued')",
+                (json.dumps(_common.payload(i)),),
+            )
+            conn.execute("COMMIT")
+        pipe.send(time.perf_counter() - start)
     conn.close()
+
+
+def enqueue_in_turns(durq_url: str, floor_path: Path, sync: str, n: int) -> dict[str, float]:
+    """Seconds each side took for ``n`` lone enqueues, durq and the floor taking turns (which
+    goes first alternates turn by turn)."""
+    ctx = multiprocessing.get_context("fork")
+    pipes, procs = {}, []
+    for impl, target, args in (
+        ("durq", _durq_turns, (durq_url, n)),
+        ("floor", _floor_turns, (floor_path, sync, n)),
+    ):
+        ours, theirs = ctx.Pipe()
+        procs.append(ctx.Process(target=target, args=(*args, theirs)))
+        procs[-1].start()
+        pipes[impl] = ours
+    for pipe in pipes.values():
+        if pipe.recv() != "ready":
+            raise RuntimeError("an enqueue process did not start")
+    seconds = {"durq": 0.0, "floor": 0.0}
+    for turn in range(-(-n // ENQUEUE_TURN)):
+        for impl in ("durq", "floor") if turn % 2 == 0 else ("floor", "durq"):
+            pipes[impl].send("go")
+            seconds[impl] += pipes[impl].recv()
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError(f"an enqueue process exited {proc.exitcode}")
     return seconds
 
 
@@ -224,15 +279,15 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   Four processes add no throughput over one for either side: SQLite writers take turns on the
   WAL write lock and its busy handler sleeps 1, 2, 5 … ms between tries.
 - **enqueue, ≥ 0.9x.** One autocommit `INSERT` against the floor's BEGIN/INSERT/COMMIT, plus
-  about 6 µs of Python per call (a UUIDv7 id, JSON encoding with the size limit, the `Job`
-  returned; the options' checks only on a new set of options) and a wider row (21 columns
-  in two b-trees keyed by a 36-character id). With `NORMAL` (no sync) that is about 18 µs
-  a call more than the floor on the latest machine, 0.54-0.57x. With `FULL` durq is at
-  0.85-0.94x a run (0.89x over 53 repetitions), at the bound: after each sync the call's
-  Python runs with cold CPU caches (6 µs of it costs about 20), and the wide rows split pages
-  often (2.8 WAL frames a commit against the floor's 2.0), a smaller part: durq's insert
-  alone costs 4 % more than the floor's three statements (the notes on the targets, near
-  the top, have the measurements).
+  about 5 µs of Python per call (warm; a UUIDv7 id, JSON encoding with the size limit,
+  the returned `Job`, whose other fields are built when first read; the options' checks only
+  on a new set of options) and a wider row (21 columns in two b-trees keyed by a
+  36-character id). With `NORMAL` (no sync) durq is 0.7-0.8x. With `FULL` it is at 0.90-0.93x
+  a run, durq and the floor taking turns (the median of every run above the bound, single
+  repetitions 0.86-0.99x): after each sync the call's Python runs with cold CPU caches, and
+  the wide rows split pages often (2.7 WAL frames a commit against the floor's 2.1, so 11.2
+  against 8.6 KiB to sync; on this disk each KiB adds about 5 µs). The notes on the targets,
+  near the top, have the measurements.
 - **enqueue_many, ≥ 0.5x.** Met in the medians, by a small margin (0.47-0.57x per run over
   the latest runs): per job, in batches of 1,000, durq encodes and checks the payload, makes
   an id, inserts a 21-column row into two b-trees and builds the returned `Job` (0.9 µs of
@@ -360,6 +415,21 @@ class Run:
         self.ratios.setdefault((key, sync), []).append(got["durq"] / got["floor"])
         return got["durq"]
 
+    def pair_in_turns(self, key: str, sync: str, n: int) -> None:
+        """The lone enqueue: durq and the floor taking turns (``enqueue_in_turns``)."""
+        paths = {impl: self.fresh(f"{key}-{sync}-{impl}") for impl in ("durq", "floor")}
+        try:
+            seconds = enqueue_in_turns(self.url(paths["durq"], sync), paths["floor"], sync, n)
+        finally:
+            for path in paths.values():
+                for leftover in self.tmp.glob(path.name + "*"):
+                    leftover.unlink()
+        for impl in ("durq", "floor"):
+            rate = n / seconds[impl]
+            self.rates.setdefault((key, sync, impl), []).append(rate)
+            print(f"  {key:14} {sync:6} {impl:5} {rate:10,.0f} jobs/s", flush=True)
+        self.ratios.setdefault((key, sync), []).append(seconds["floor"] / seconds["durq"])
+
     def durq_drain(
         self, sync: str, processes: int, template: Path | None
     ) -> Callable[[Path], float]:
@@ -375,14 +445,7 @@ class Run:
 
     def repetition(self, rep: int, sync: str) -> None:
         s = self.sizes
-        self.pair(
-            "enqueue",
-            sync,
-            rep,
-            s.enqueue,
-            lambda p: _common.enqueue_each(self.url(p, sync), s.enqueue),
-            lambda p: floor_enqueue(p, sync, s.enqueue),
-        )
+        self.pair_in_turns("enqueue", sync, s.enqueue)
         self.pair(
             "enqueue_many",
             sync,
@@ -450,7 +513,9 @@ def report(run: Run, sizes: Sizes, info: dict[str, str], seconds: float) -> str:
         f"of {_common.BATCH:,}; drains {sizes.drain:,} jobs; filler {sizes.filler:,} succeeded "
         f"jobs with their attempt rows; {sizes.reps} repetition(s), medians shown.",
         "- ratio: the median of the per-repetition ratios (durq and its reference measured back "
-        "to back, their order alternating), so slow spells on a shared machine hit both sides.",
+        "to back, their order alternating), so slow spells on a shared machine hit both sides; "
+        f"the lone enqueue's two loops take turns of {ENQUEUE_TURN} commits in two processes, "
+        "each side summing its own turns.",
         "- files: WAL, busy timeout 60 s, `synchronous=FULL` (durq's default) or `NORMAL` "
         "(`?synchronous=normal`); a fresh file per measurement.",
         "- durq drain: `claim`, then `complete_and_claim` in a loop (one commit per job), "
