@@ -268,11 +268,12 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   job (the floor writes about 3 per commit). On this disk an fsync costs about as much as that
   work, so durq lands at 1.0-1.3x instead of 1.5x. The ratio tends to 2x as fsync gets slower
   relative to that work (a disk with 1 ms fsyncs would put it near 1.8x), and falls as fsync
-  gets faster: on disks that sync in 82-87 µs (`pg_test_fsync`) it was 0.70-0.76x, and on
-  the latest machine (134 µs, with a CPU slow enough that the work grew too) 0.60x. These
-  are the bare calls, one job and one commit at a time; `durq worker` batches outcomes with
-  the next claims and on the latest machine drained 18,544 jobs/s with four processes (the
-  concurrency table below), 6.5x this floor (23,943 and 5.5x on the 82 µs machine).
+  gets faster: on disks that sync in 82-87 µs (`pg_test_fsync`) it was 0.70-0.76x, on a
+  machine with 134 µs syncs and a CPU slow enough that the work grew too 0.60x, and on this
+  run's (176-185 µs, its CPU slower again) 0.41-0.46x. These are the bare calls, one job and
+  one commit at a time; `durq worker` batches outcomes with the next claims and drained
+  7,199 jobs/s with four processes on this run's machine (`bench/peers.py`), 18,544 on the
+  134 µs one (the concurrency table below) and 23,943 on the 82 µs one: 5-6.5x this floor.
   With `NORMAL` there is no fsync per commit and both are CPU-bound: durq's 120-150 µs per job
   against the floor's 60-70 µs gives about 0.5x; 1.5x would need durq to do less work per job
   than a three-column table without history, which Python on top of the same SQLite cannot.
@@ -282,9 +283,9 @@ statement by statement (CPU time, WAL frames per job, EXPLAIN QUERY PLAN).
   about 5 µs of Python per call (warm; a UUIDv7 id, JSON encoding with the size limit,
   the returned `Job`, whose other fields are built when first read; the options' checks only
   on a new set of options) and a wider row (21 columns in two b-trees keyed by a
-  36-character id). With `NORMAL` (no sync) durq is 0.7-0.8x. With `FULL` it is at 0.90-0.93x
-  a run, durq and the floor taking turns (the median of every run above the bound, single
-  repetitions 0.86-0.99x): after each sync the call's Python runs with cold CPU caches, and
+  36-character id). With `NORMAL` (no sync) durq is 0.7-0.8x. With `FULL` it is at
+  0.88-0.92x a run, durq and the floor taking turns (single repetitions 0.86-0.99x), on the
+  bound: after each sync the call's Python runs with cold CPU caches, and
   the wide rows split pages often (2.7 WAL frames a commit against the floor's 2.1, so 11.2
   against 8.6 KiB to sync; on this disk each KiB adds about 5 µs). The notes on the targets,
   near the top, have the measurements.
