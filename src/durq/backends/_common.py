@@ -126,6 +126,8 @@ _SET = {name: getattr(Job, name).__set__ for name in Job.__slots__}
 SETTERS = [_SET[name] for name in Job.__slots__]  # in field order
 _SET_ID, _SET_PAYLOAD = _SET["id"], _SET["payload"]
 _ID, _PAYLOAD = Job.__slots__.index("id"), Job.__slots__.index("payload")  # field positions
+# The slots' own getters skip a LazyJob's __getattr__: a job an enqueue returned must have
+# been read (any field) before one of these reads it.
 _GETTERS = [getattr(Job, name).__get__ for name in Job.__slots__]
 _SET_RESULT, _SET_UPDATED_AT = _SET["result"], _SET["updated_at"]
 _COMPLETION = [

@@ -7,12 +7,14 @@ it spent after the commit's sync, when the caches are cold. So ``lazy_job`` stor
 build them, and the first read of any other field builds them all, once.
 
 It is a ``Job`` in every way a caller sees: ``isinstance``, equality and hashing with a ``Job``
-read back, ``repr``, ``to_dict``, ``dataclasses.replace``, pickling and copying (which give a
-plain ``Job``). Only ``type(job) is Job`` tells them apart.
+read back, ``repr``, ``to_dict``, pickling and copying (which give a plain ``Job``). Only
+``type(job) is Job`` tells them apart, also for what ``dataclasses.replace`` makes of one (a
+``LazyJob`` with every field set).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -63,6 +65,15 @@ _SET_FIELDS = vars(LazyJob)["_fields"].__set__
 _GET_FIELDS = vars(LazyJob)["_fields"].__get__
 _SET_ID = SETTERS[Job.__slots__.index("id")]
 _new = object.__new__
+
+
+def _reset_after_fork() -> None:
+    # A thread of the parent may have held the lock at the fork; in the child it never ends.
+    global _fill_lock
+    _fill_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def lazy_job(job_id: str, fields: FieldMaker) -> Job:
