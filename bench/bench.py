@@ -81,6 +81,9 @@ WORKLOADS = [
 # -- the floor: plain sqlite3 ---------------------------------------------------------------
 
 
+FLOOR_INSERT = "INSERT INTO jobs (payload, state) VALUES (?, 'queued')"
+
+
 def floor_connect(path: Path, sync: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -125,7 +128,7 @@ def _floor_turns(path: Path, sync: str, n: int, pipe: Any) -> None:
         for i in range(first, min(first + ENQUEUE_TURN, n)):
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
-                "INSERT INTO jobs (payload, state) VALUES (?, 'queued')",
+                FLOOR_INSERT,
                 (json.dumps(_common.payload(i)),),
             )
             conn.execute("COMMIT")
@@ -164,7 +167,7 @@ def enqueue_in_turns(durq_url: str, floor_path: Path, sync: str, n: int) -> dict
 def _floor_insert(conn: sqlite3.Connection, first: int, last: int) -> None:
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
-        "INSERT INTO jobs (payload, state) VALUES (?, 'queued')",
+        FLOOR_INSERT,
         [(json.dumps(_common.payload(i)),) for i in range(first, last)],
     )
     conn.execute("COMMIT")

@@ -35,10 +35,7 @@ def new_job_id() -> str:
             _tails, _tail_at = _random_tails(_TAILS_AHEAD), 0
         tail = _tails[_tail_at]
         _tail_at += 1
-    millisecond, clock = _clock_digits
-    if millisecond != counter >> 12:
-        clock = _clock(counter >> 12)
-    return f"{clock}{_RAND_A[counter & 0xFFF]}{tail}"
+    return f"{_clock(counter >> 12)}{_RAND_A[counter & 0xFFF]}{tail}"
 
 
 def new_job_ids(n: int) -> list[str]:

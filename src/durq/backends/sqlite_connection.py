@@ -272,9 +272,7 @@ class SQLiteConnection:
                 conn.execute(sql, params)
             except sqlite3.Error as exc:
                 self._write_alone_again(conn, sql, params, exc, started)
-            self.commits += 1  # what _committed does, without its call
-            if self.commits % _WAL_CHECK_EVERY == 0:
-                self._keep_wal_small(conn)
+            self._committed(conn)
 
     def _write_alone_again(
         self,
