@@ -341,19 +341,43 @@ def test_claim_and_rescue_walk_their_partial_indexes(pg_url: str, queues: tuple[
         for _ in range(5):
             assert q.claim("w1") is not None
     sql(pg_url, HISTORY)
-    params = {"worker_id": "w", "lease": 30.0, "limit": 1, "claim_id": "0" * 16, "queue": "default"}
-    params["queues"] = list(queues)
-    claim = postgres.CLAIM["one" if len(queues) == 1 else "many"]
-    plans = {
-        name: "\n".join(str(r[0]) for r in sql(pg_url, "EXPLAIN " + statement, params))
-        for name, statement in (("rescue", postgres.Q["rescue_lost_jobs"]), ("claim", claim))
-    }
-    # durq_jobs_ready or durq_jobs_ready_in_queue, whichever the planner finds cheaper
-    assert "Index Scan using durq_jobs_ready" in plans["claim"], plans["claim"]
-    assert "durq_jobs_lease" in plans["rescue"], plans["rescue"]
-    for plan in plans.values():
-        assert "Seq Scan on durq_jobs" not in plan, plan
-        assert "Seq Scan on durq_attempts" not in plan, plan
+    one = len(queues) == 1
+    params = {"worker_id": "w", "lease": 30.0, "limit": 1, "claim_id": "0" * 16}
+    params.update(queue=queues[0] if one else None, queues=None if one else list(queues))
+    rescue = "\n".join(str(r[0]) for r in sql(pg_url, "EXPLAIN " + postgres.Q["rescue_lost_jobs"]))
+    assert "durq_jobs_lease" in rescue, rescue
+    # The claim runs inside durq_claim, whose statements keep their plans for the session:
+    # after a few calls a generic one, made without the parameters' values. Both kinds.
+    for mode in ("force_custom_plan", "force_generic_plan"):
+        claim = plans_inside(pg_url, postgres.Q["claim"], params, mode)
+        # durq_jobs_ready or durq_jobs_ready_in_queue, whichever the planner finds cheaper
+        assert "Index Scan using durq_jobs_ready" in claim, claim
+        for plan in (claim, rescue):
+            assert "Seq Scan on durq_jobs" not in plan, plan
+            assert "Seq Scan on durq_attempts" not in plan, plan
+
+
+def plans_inside(url: str, statement: str, params: dict[str, object], mode: str) -> str:
+    """The plans of the statements that ``statement`` runs inside functions, as auto_explain
+    logs them (sent to this client as notices), in a transaction rolled back after."""
+    import psycopg
+
+    notices: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        for setting in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_nested_statements = on",
+            "SET client_min_messages = log",
+            f"SET plan_cache_mode = {mode}",
+        ):
+            conn.execute(setting)
+        with conn.transaction(force_rollback=True):
+            conn.execute(statement, params)
+    plans = "\n".join(notices)
+    assert "Query Text" in plans, plans  # auto_explain saw the statements
+    return plans
 
 
 def test_no_index_takes_an_entry_at_every_state_change(pg_url: str) -> None:

@@ -1,8 +1,9 @@
 """The PostgreSQL backend: durq on a server, for producers and workers on many machines.
 
 How it stays safe and fast (the pool, migrations and LISTEN: ``postgres_connection.py``):
-- Claim is one statement: a CTE picks the next ready jobs with ``FOR UPDATE SKIP LOCKED``
-  over a partial index of queued rows in claim order, marks them running and starts their
+- Claim is one call of ``durq_claim``, a function of the schema (so its plans are made once
+  a server connection): it picks the next ready jobs with ``FOR UPDATE SKIP LOCKED`` over a
+  partial index of queued rows in claim order, marks them running and starts their
   attempts. Concurrent claimers skip each other's rows instead of waiting on them, and
   finished rows never slow the claim down.
 - Every time comes from the server's clock (``now()``), never the client's. Leases are
@@ -52,10 +53,6 @@ __all__ = ["PostgresQueue", "describe_url"]
 
 Q = load_queries("postgres_queries.sql")
 
-CLAIM = {
-    "one": Q["claim"].format(queue_filter=Q["claim_filter_one"]),
-    "many": Q["claim"].format(queue_filter=Q["claim_filter_many"]),
-}
 _BATCH = 500  # rows per transaction for bulk admin actions and purge
 # A worker's settle-and-claim transactions look for lost jobs at most this often (seconds).
 # Planning the rescue statement cost 0.3-1 ms of server CPU a transaction (about 30 jobs);
@@ -246,11 +243,11 @@ class PostgresQueue(JobQueue, JobInsights):
             queues = tuple(row[0] for row in conn.execute(Q["active_queues"]))
             if not queues:
                 return []
-        if len(queues) == 1:
-            sql, params["queue"] = CLAIM["one"], queues[0]
-        else:
-            sql, params["queues"] = CLAIM["many"], list(queues)
-        return [_job(r) for r in conn.execute(sql, params).fetchall()]
+        # One queue by name walks its own ready index; several go as an array.
+        params["queue"], params["queues"] = (
+            (queues[0], None) if len(queues) == 1 else (None, list(queues))
+        )
+        return [_job(r) for r in conn.execute(Q["claim"], params).fetchall()]
 
     def _claim(self, request: storage.ClaimRequest) -> list[Job]:
         with self.db.transaction(pipelined=True) as conn:

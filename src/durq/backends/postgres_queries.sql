@@ -1,9 +1,9 @@
 -- Named queries of the PostgreSQL backend (psycopg placeholders: %(name)s).
 -- Every time comes from the server's clock, now(): the transaction's start, so one
 -- transaction sees one instant. Lists travel as arrays (unnest, ANY), so every statement is
--- fixed text, however many ids it is given. "claim" has a {queue_filter} slot, filled with
--- one of the three claim_filter_* below: each makes its own plan (one queue walks
--- durq_jobs_ready_in_queue already in claim order; ANY over several cannot).
+-- fixed text, however many ids it is given. The claim and a batch's completion are functions
+-- of the schema (migrations/postgres/0005_claim_and_complete_functions.sql), planned once a
+-- server connection.
 
 -- name: register_queue
 INSERT INTO durq_queues (name) VALUES (%(queue)s) ON CONFLICT (name) DO NOTHING
@@ -103,33 +103,11 @@ SELECT pg_notify('durq_finished', '') FROM rescued WHERE state = 'unprocessable'
 -- name: active_queues
 SELECT name FROM durq_queues WHERE NOT paused ORDER BY name
 
--- name: claim_filter_one
-queue = %(queue)s
-
--- name: claim_filter_many
-queue = ANY(%(queues)s::text[])
-
 -- name: claim
--- SKIP LOCKED: concurrent claimers pass over each other's candidate instead of queueing
--- behind its row lock, so each gets a different job at once. The attempt starts on the
--- job's row (started_at); its own row is written when it ends.
-WITH next AS (
-    SELECT id FROM durq_jobs
-    WHERE state = 'queued' AND run_at <= now() AND {queue_filter}
-      AND queue NOT IN (SELECT name FROM durq_queues WHERE paused)
-    ORDER BY priority DESC, run_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE durq_jobs AS j
-    SET state = 'running', attempts = j.attempts + 1, worker_id = %(worker_id)s,
-        lease_token = %(claim_id)s || '.' || substr(md5(random()::text), 1, 16),
-        lease_expires_at = now() + make_interval(secs => %(lease)s),
-        started_at = now(), updated_at = now()
-    FROM next WHERE j.id = next.id
-    RETURNING j.*
-)
-SELECT * FROM claimed ORDER BY priority DESC, run_at, id
+-- durq_claim (schema version 5): the next ready jobs of one queue (queue) or of several
+-- (queues, queue NULL), marked running, in claim order.
+SELECT * FROM durq_claim(%(queue)s, %(queues)s::text[], %(limit)s, %(worker_id)s,
+                         %(claim_id)s, %(lease)s)
 
 -- name: heartbeat
 -- One statement renews a whole worker's jobs: ids and tokens pair up by position. Only the
@@ -162,30 +140,12 @@ WITH done AS (
 SELECT * FROM done
 
 -- name: complete_many
--- Every success of a batch in one statement, parsed and planned once rather than once a job:
--- parallel arrays of ids, tokens and results (JSON text). Fenced per job: a stale token
--- leaves that job out of what comes back. The arrays go in binary format (the b
+-- durq_complete_many (schema version 5): every success of a batch in one statement, fenced
+-- per job; the ids written, with their time. The arrays go in binary format (the b
 -- placeholders): dumped as text, psycopg quotes each element through a regular expression,
--- about 10 µs of client CPU a job. It answers only the ids and the time: the caller knows
--- the rest of each completed row (sending whole rows back, and decoding them, cost the
--- workers about a tenth of their CPU). A job holds a token only while it runs (every way out
--- of running clears it), so the token is the whole check: a "state = 'running'" here let the
--- planner hash every entry of durq_jobs_lease, dead ones included, instead of looking up the
--- batch's ids (4.9 ms for 32 jobs with 2,000 running; 2.6 ms without it). The worker ids
--- come from the caller, since the update clears the row's: the token vouches for them.
-WITH done AS (
-    UPDATE durq_jobs AS j
-    SET state = 'succeeded', result = batch.result::json, worker_id = NULL,
-        lease_token = NULL, lease_expires_at = NULL, updated_at = now()
-    FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(results)b::text[],
-                %(workers)b::text[]) AS batch(id, token, result, worker_id)
-    WHERE j.id = batch.id COLLATE "C" AND j.lease_token = batch.token
-    RETURNING j.id, j.attempts, j.started_at, batch.worker_id
-), attempt AS (
-    INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome)
-    SELECT id, attempts, worker_id, started_at, now(), 'succeeded' FROM done
-)
-SELECT id, now() FROM done
+-- about 10 µs of client CPU a job.
+SELECT * FROM durq_complete_many(%(ids)b::text[], %(tokens)b::text[], %(results)b::text[],
+                                 %(workers)b::text[])
 
 -- name: fail
 WITH failed AS (
