@@ -348,18 +348,26 @@ def test_claim_and_rescue_walk_their_partial_indexes(pg_url: str, queues: tuple[
     assert "durq_jobs_lease" in rescue, rescue
     # The claim runs inside durq_claim, whose statements keep their plans for the session:
     # after a few calls a generic one, made without the parameters' values. Both kinds.
+    # The completion (durq_complete_many) of one of the running jobs, in the same two ways.
+    ((job_id, token, worker),) = sql(
+        pg_url, "SELECT id, lease_token, worker_id FROM durq_jobs WHERE state = 'running' LIMIT 1"
+    )
+    done = {"ids": [job_id], "tokens": [token], "results": ["null"], "workers": [worker]}
     for mode in ("force_custom_plan", "force_generic_plan"):
         claim = plans_inside(pg_url, postgres.Q["claim"], params, mode)
         # durq_jobs_ready or durq_jobs_ready_in_queue, whichever the planner finds cheaper
         assert "Index Scan using durq_jobs_ready" in claim, claim
-        for plan in (claim, rescue):
+        complete = plans_inside(pg_url, postgres.Q["complete_many"], done, mode)
+        assert "durq_jobs_pkey" in complete, complete
+        for plan in (claim, complete, rescue):
             assert "Seq Scan on durq_jobs" not in plan, plan
             assert "Seq Scan on durq_attempts" not in plan, plan
 
 
 def plans_inside(url: str, statement: str, params: dict[str, object], mode: str) -> str:
     """The plans of the statements that ``statement`` runs inside functions, as auto_explain
-    logs them (sent to this client as notices), in a transaction rolled back after."""
+    logs them (sent to this client as notices), in a transaction rolled back after. Loading
+    auto_explain takes a superuser, as the test server's ``postgres`` is."""
     import psycopg
 
     notices: list[str] = []

@@ -1,11 +1,11 @@
 """The PostgreSQL backend: durq on a server, for producers and workers on many machines.
 
 How it stays safe and fast (the pool, migrations and LISTEN: ``postgres_connection.py``):
-- Claim is one call of ``durq_claim``, a function of the schema (so its plans are made once
-  a server connection): it picks the next ready jobs with ``FOR UPDATE SKIP LOCKED`` over a
-  partial index of queued rows in claim order, marks them running and starts their
-  attempts. Concurrent claimers skip each other's rows instead of waiting on them, and
-  finished rows never slow the claim down.
+- Claim is one call of ``durq_claim``, a function of the schema (so the server keeps it
+  parsed, and often planned, for the life of a connection): it picks the next ready jobs
+  with ``FOR UPDATE SKIP LOCKED`` over a partial index of queued rows in claim order, marks
+  them running and starts their attempts. Concurrent claimers skip each other's rows
+  instead of waiting on them, and finished rows never slow the claim down.
 - Every time comes from the server's clock (``now()``), never the client's. Leases are
   written by one machine and compared by another (a rescuing claimer on a second host);
   with one clock, skew between worker machines cannot expire a live lease early or keep a

@@ -2,8 +2,8 @@
 -- Every time comes from the server's clock, now(): the transaction's start, so one
 -- transaction sees one instant. Lists travel as arrays (unnest, ANY), so every statement is
 -- fixed text, however many ids it is given. The claim and a batch's completion are functions
--- of the schema (migrations/postgres/0005_claim_and_complete_functions.sql), planned once a
--- server connection.
+-- of the schema (migrations/postgres/0005_claim_and_complete_functions.sql), which the
+-- server keeps parsed for the life of a connection.
 
 -- name: register_queue
 INSERT INTO durq_queues (name) VALUES (%(queue)s) ON CONFLICT (name) DO NOTHING

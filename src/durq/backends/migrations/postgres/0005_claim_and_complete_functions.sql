@@ -1,10 +1,11 @@
 -- durq schema, version 5: a worker's two hot statements, the claim and the completion of a
--- batch, become functions, so the server plans them once per connection instead of at
--- every call. A worker sends them hundreds of times a second, and planning them was about
--- a sixth of their server time (pg_stat_statements over a 4-process drain: the claim 7.8 µs
--- of planning and 34 µs of execution a job, the completion 5.5 and 28). PL/pgSQL keeps each
--- statement's plan for the life of the server connection. Server-side prepared statements
--- would save the same, but a statement prepared by psycopg is named per client connection,
+-- batch, become functions, so the server parses them once per connection instead of at
+-- every call, and plans them once too whenever its plan cache settles on a generic plan (it
+-- compares one with the custom plans after five calls; an ANALYZE of durq_jobs starts it
+-- over). A worker sends them hundreds of times a second, and planning them was about a
+-- sixth of their server time (pg_stat_statements over a 4-process drain: the claim 7.8 µs
+-- of planning and 34 µs of execution a job, the completion 5.5 and 28); a 4-process drain
+-- ran 1.16-1.31x as fast with them. Server-side prepared statements would save the same, but a statement prepared by psycopg is named per client connection,
 -- and behind PgBouncer before 1.21 in transaction mode another client's statement of the
 -- same name may run in its place; a function's plans belong to the server connection that
 -- runs it, whichever client a pooler hands it to.
