@@ -346,9 +346,9 @@ def test_claim_and_rescue_walk_their_partial_indexes(pg_url: str, queues: tuple[
     params.update(queue=queues[0] if one else None, queues=None if one else list(queues))
     rescue = "\n".join(str(r[0]) for r in sql(pg_url, "EXPLAIN " + postgres.Q["rescue_lost_jobs"]))
     assert "durq_jobs_lease" in rescue, rescue
-    # The claim runs inside durq_claim, whose statements keep their plans for the session:
-    # after a few calls a generic one, made without the parameters' values. Both kinds.
-    # The completion (durq_complete_many) of one of the running jobs, in the same two ways.
+    # The claim runs inside durq_claim and the completion inside durq_complete_many, whose
+    # statements run on custom plans or, once the plan cache settles on one, on a generic
+    # plan made without the parameters' values: both kinds, the completion of a running job.
     ((job_id, token, worker),) = sql(
         pg_url, "SELECT id, lease_token, worker_id FROM durq_jobs WHERE state = 'running' LIMIT 1"
     )

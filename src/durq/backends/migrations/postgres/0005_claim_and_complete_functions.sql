@@ -5,9 +5,10 @@
 -- over). A worker sends them hundreds of times a second, and planning them was about a
 -- sixth of their server time (pg_stat_statements over a 4-process drain: the claim 7.8 µs
 -- of planning and 34 µs of execution a job, the completion 5.5 and 28); a 4-process drain
--- ran 1.16-1.31x as fast with them. Server-side prepared statements would save the same, but a statement prepared by psycopg is named per client connection,
--- and behind PgBouncer before 1.21 in transaction mode another client's statement of the
--- same name may run in its place; a function's plans belong to the server connection that
+-- ran 1.16-1.31x as fast with them. Server-side prepared statements would save the same,
+-- but a statement prepared by psycopg is named per client connection, and behind PgBouncer
+-- before 1.21 in transaction mode another client's statement of the same name may run in
+-- its place; a function's parsed statements and plans belong to the server connection that
 -- runs it, whichever client a pooler hands it to.
 
 -- The next ready jobs of the given queues, marked running, in claim order. SKIP LOCKED:
@@ -57,14 +58,14 @@ END
 $$;
 
 -- Every success of a batch: parallel arrays of ids, tokens, results (JSON text) and worker
--- ids. Fenced per job: a stale token leaves that job out of what comes back. It answers only
--- the ids and the time: the caller knows the rest of each completed row (sending whole rows
--- back, and decoding them, cost the workers about a tenth of their CPU). A job holds a token
--- only while it runs (every way out of running clears it), so the token is the whole check:
--- a "state = 'running'" here let the planner hash every entry of durq_jobs_lease, dead ones
--- included, instead of looking up the batch's ids (4.9 ms for 32 jobs with 2,000 running;
--- 2.6 ms without it). The worker ids come from the caller, since the update clears the
--- row's: the token vouches for them.
+-- ids. Fenced per job: a stale token leaves that job out of what comes back. It answers
+-- only the ids and the time: the caller knows the rest of each completed row (sending whole
+-- rows back, and decoding them, cost the workers about a tenth of their CPU). A job holds a
+-- token only while it runs (every way out of running clears it), so the token is the whole
+-- check: a "state = 'running'" here let the planner hash every entry of durq_jobs_lease,
+-- dead ones included, instead of looking up the batch's ids (4.9 ms for 32 jobs with 2,000
+-- running; 2.6 ms without it). The worker ids come from the caller, since the update clears
+-- the row's: the token vouches for them.
 CREATE FUNCTION durq_complete_many(p_ids text[], p_tokens text[], p_results text[],
                                    p_workers text[])
 RETURNS TABLE (id text, finished_at timestamptz) LANGUAGE plpgsql AS $$
@@ -81,7 +82,8 @@ BEGIN
     ), attempt AS (
         INSERT INTO durq_attempts (job_id, attempt, worker_id, started_at, finished_at,
                                    outcome)
-        SELECT d.id, d.attempts, d.worker_id, d.started_at, now(), 'succeeded' FROM done AS d
+        SELECT d.id, d.attempts, d.worker_id, d.started_at, now(), 'succeeded'
+        FROM done AS d
     )
     SELECT d.id::text, now() FROM done AS d;
 END
